@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from accounts.models import User
+
+
+class UserSerializer(serializers.Serializer):
+    """What any other user may see: never the email or the password hash."""
+
+    id = serializers.CharField(read_only=True)
+    username = serializers.CharField(read_only=True)
+    display_name = serializers.CharField(read_only=True)
+
+
+class MeSerializer(UserSerializer):
+    email = serializers.EmailField(read_only=True)
+    date_joined = serializers.DateTimeField(read_only=True)
+
+
+def user_payload(user: User) -> dict[str, Any]:
+    """The public `User` shape, built without a serializer on hot paths."""
+    return {"id": str(user.pk), "username": user.username, "display_name": user.display_name}
+
+
+class RegisterSerializer(serializers.Serializer):
+    username = serializers.RegexField(
+        r"^[A-Za-z0-9_.-]+$",
+        max_length=150,
+        error_messages={"invalid": "Use letters, digits, '.', '_' or '-'."},
+    )
+    password = serializers.CharField(max_length=128, trim_whitespace=False, write_only=True)
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    display_name = serializers.CharField(required=False, allow_blank=True, max_length=150, default="")
+
+
+class LoginSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=128, trim_whitespace=False, write_only=True)
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh = serializers.CharField()
+
+
+class AuthResultSerializer(serializers.Serializer):
+    user = MeSerializer()
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField(required=False)

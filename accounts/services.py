@@ -1,0 +1,87 @@
+"""Account writes: registration, credential checks and token life cycle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
+from rest_framework_simplejwt.state import token_backend
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.models import User
+from chatproject.errors import ApiError, Conflict, InvalidInput
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: str
+    refresh: str
+
+
+def tokens_for(user: User) -> TokenPair:
+    refresh = RefreshToken.for_user(user)
+    return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
+
+
+def user_register(*, username: str, password: str, email: str = "", display_name: str = "") -> User:
+    if User.objects.filter(username__iexact=username).exists():
+        raise Conflict("That username is taken.", code="username_taken", fields={"username": ["That username is taken."]})
+    candidate = User(username=username, email=email, display_name=display_name)
+    try:
+        validate_password(password, user=candidate)
+    except DjangoValidationError as exc:
+        raise InvalidInput("The password is too weak.", code="weak_password", fields={"password": list(exc.messages)})
+    candidate.set_password(password)
+    try:
+        with transaction.atomic():
+            candidate.save()
+    except IntegrityError:
+        # Lost a race with another registration of the same name: the unique index decided.
+        raise Conflict("That username is taken.", code="username_taken", fields={"username": ["That username is taken."]})
+    return candidate
+
+
+def user_authenticate(*, username: str, password: str) -> User | None:
+    # Log-in is case-insensitive like the uniqueness rule; the stored spelling is kept.
+    stored = User.objects.filter(username__iexact=username).values_list("username", flat=True).first()
+    user = authenticate(username=stored or username, password=password)
+    return user if isinstance(user, User) else None
+
+
+def token_refresh(raw_refresh: str) -> TokenPair:
+    """Rotate: a new pair, and the old refresh token is blacklisted."""
+    try:
+        refresh = RefreshToken(raw_refresh)  # type: ignore[arg-type]
+        refresh.check_blacklist()
+        user_id = refresh.payload.get("user_id")
+        if not User.objects.filter(pk=user_id, is_active=True).exists():
+            raise ApiError("The user is gone or inactive.", code="token_not_valid", status=401)
+        refresh.blacklist()
+        user = User.objects.get(pk=user_id)
+    except TokenError as exc:
+        raise ApiError(str(exc), code="token_not_valid", status=401)
+    return tokens_for(user)
+
+
+def token_revoke(raw_refresh: str) -> None:
+    """Holding a valid refresh token is proof enough to end that session; repeating it is harmless."""
+    try:
+        refresh = RefreshToken(raw_refresh)  # type: ignore[arg-type]
+    except TokenError as exc:
+        if _already_revoked(raw_refresh):
+            return
+        raise ApiError(str(exc), code="token_not_valid", status=401)
+    refresh.blacklist()
+
+
+def _already_revoked(raw_refresh: str) -> bool:
+    try:
+        payload = token_backend.decode(raw_refresh, verify=True)
+    except TokenBackendError:
+        return False
+    return BlacklistedToken.objects.filter(token__jti=payload.get("jti")).exists()

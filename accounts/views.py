@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import services
+from accounts.models import request_user
+from accounts.serializers import (
+    AuthResultSerializer,
+    LoginSerializer,
+    MeSerializer,
+    RefreshSerializer,
+    RegisterSerializer,
+    TokenPairSerializer,
+)
+from chatproject.errors import ApiError
+from chatproject.ratelimit import enforce
+
+
+def _auth_result(user: object, pair: services.TokenPair) -> dict[str, object]:
+    return {"user": MeSerializer(user).data, "access": pair.access, "refresh": pair.refresh}
+
+
+class RegisterView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    @extend_schema(request=RegisterSerializer, responses={201: AuthResultSerializer})
+    def post(self, request: Request) -> Response:
+        enforce(request, "auth.register", settings.REGISTER_RATE_LIMIT, key="ip")
+        data = RegisterSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_register(**data.validated_data)
+        return Response(_auth_result(user, services.tokens_for(user)), status=status.HTTP_201_CREATED)
+
+
+class LoginView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    @extend_schema(request=LoginSerializer, responses={200: AuthResultSerializer})
+    def post(self, request: Request) -> Response:
+        # Only failures count, so a user logging in on many devices is never locked out.
+        enforce(request, "auth.login.failed", settings.LOGIN_RATE_LIMIT, key="ip", increment=False)
+        data = LoginSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_authenticate(**data.validated_data)
+        if user is None:
+            enforce(request, "auth.login.failed", settings.LOGIN_RATE_LIMIT, key="ip")
+            raise ApiError("Wrong username or password.", code="invalid_credentials", status=401)
+        return Response(_auth_result(user, services.tokens_for(user)))
+
+
+class RefreshView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer})
+    def post(self, request: Request) -> Response:
+        data = RefreshSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        pair = services.token_refresh(data.validated_data["refresh"])
+        return Response({"access": pair.access, "refresh": pair.refresh})
+
+
+class LogoutView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    @extend_schema(request=RefreshSerializer, responses={204: None})
+    def post(self, request: Request) -> Response:
+        data = RefreshSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.token_revoke(data.validated_data["refresh"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    @extend_schema(responses={200: MeSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(MeSerializer(request_user(request)).data)

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+
+class ResultsCursorPagination(CursorPagination):
+    """DRF's opaque cursor, in the contract's list shape `{"results", "next"}`."""
+
+    page_size = 100
+    max_page_size = 200
+    page_size_query_param = "limit"
+    ordering = "id"
+
+    def get_paginated_response(self, data: Any) -> Response:
+        return Response({"results": data, "next": self.get_next_link()})
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "required": ["results", "next"],
+            "properties": {"results": schema, "next": {"type": "string", "nullable": True, "format": "uri"}},
+        }

@@ -1,0 +1,57 @@
+"""Request parsing and the documented `Message` shape (responses are built in payloads.py)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from accounts.serializers import UserSerializer
+
+
+class ReactionSerializer(serializers.Serializer):
+    emoji = serializers.CharField()
+    count = serializers.IntegerField()
+    users = serializers.ListField(child=serializers.CharField())
+
+
+class MessageSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    room_id = serializers.CharField()
+    seq = serializers.IntegerField()
+    version = serializers.IntegerField()
+    author = UserSerializer()
+    body = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    edited_at = serializers.DateTimeField(allow_null=True)
+    deleted = serializers.BooleanField()
+    parent_id = serializers.CharField(allow_null=True)
+    reply_count = serializers.IntegerField()
+    last_reply_at = serializers.DateTimeField(allow_null=True)
+    reactions = ReactionSerializer(many=True)
+    attachments = serializers.ListField(child=serializers.DictField())
+    client_id = serializers.CharField(allow_null=True)
+
+
+class MessagePageSerializer(serializers.Serializer):
+    results = MessageSerializer(many=True)
+    next = serializers.CharField(allow_null=True)
+
+
+class MessagePostSerializer(serializers.Serializer):
+    # Type and length rules live in the service (shared with WebSocket); these document the shape.
+    body = serializers.JSONField()
+    parent_id = serializers.JSONField(required=False)
+    client_id = serializers.JSONField(required=False)
+
+
+class MessageEditSerializer(serializers.Serializer):
+    body = serializers.JSONField()
+
+
+class ReactionRequestSerializer(serializers.Serializer):
+    emoji = serializers.JSONField()
+
+
+class EditRecordSerializer(serializers.Serializer):
+    body = serializers.CharField()
+    written_at = serializers.DateTimeField()
+    replaced_at = serializers.DateTimeField()

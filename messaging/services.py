@@ -1,0 +1,168 @@
+"""Message writes, shared by REST and WebSocket: validate, authorise, store durably, then publish."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import User
+from chatproject.errors import Forbidden, InvalidInput, NotFound
+from chatproject.ratelimit import enforce_for_user, message_rate
+from messaging import broadcast, events, store
+from messaging.payloads import message_payloads, one_message_payload
+from rooms.models import MANAGER_ROLES
+from rooms.selectors import room_require_member
+
+MAX_CLIENT_ID_LENGTH = 64
+MAX_EMOJI_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class PostResult:
+    message: dict[str, Any]
+    created: bool
+
+
+def validate_body(body: Any) -> str:
+    if not isinstance(body, str):
+        raise InvalidInput("The body must be a string.", code="invalid_body", fields={"body": ["Must be a string."]})
+    if not body.strip():
+        raise InvalidInput("The message is empty.", code="empty_body", fields={"body": ["May not be blank."]})
+    if len(body) > settings.MESSAGE_MAX_LENGTH:
+        limit = settings.MESSAGE_MAX_LENGTH
+        raise InvalidInput(
+            f"The message is longer than {limit} characters.",
+            code="body_too_long",
+            fields={"body": [f"At most {limit} characters."]},
+        )
+    if "\x00" in body:
+        raise InvalidInput("The body contains a NUL character.", code="invalid_body", fields={"body": ["No NUL."]})
+    return body
+
+
+def validate_client_id(client_id: Any) -> str | None:
+    if client_id is None:
+        return None
+    if not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_CLIENT_ID_LENGTH or not client_id.isprintable():
+        raise InvalidInput(
+            "client_id must be a printable string of 1 to 64 characters.",
+            code="invalid_client_id",
+            fields={"client_id": ["1 to 64 printable characters."]},
+        )
+    return client_id
+
+
+def validate_emoji(emoji: Any) -> str:
+    if (
+        not isinstance(emoji, str)
+        or not emoji
+        or len(emoji) > MAX_EMOJI_LENGTH
+        or any(unicodedata.category(ch)[0] in "CZ" and ch != "\u200d" for ch in emoji)
+    ):
+        raise InvalidInput("Not a valid emoji.", code="invalid_emoji", fields={"emoji": ["A short emoji or :name:."]})
+    return emoji
+
+
+def message_post(
+    *, user: User, room_id: Any, body: Any, parent_id: Any = None, client_id: Any = None
+) -> PostResult:
+    membership = room_require_member(user, room_id)
+    text = validate_body(body)
+    cid = validate_client_id(client_id)
+    if parent_id is not None and not isinstance(parent_id, str):
+        raise InvalidInput("parent_id must be a message id.", fields={"parent_id": ["Must be a message id."]})
+    enforce_for_user(user.pk, "message.post", message_rate())
+    try:
+        stored, created, parent = store.insert_message(
+            room_id=membership.room_id,
+            author_id=user.pk,
+            body=text,
+            now=timezone.now(),
+            parent_id=parent_id,
+            client_id=cid,
+        )
+    except store.ParentInvalid:
+        raise InvalidInput(
+            "parent_id must name a live top-level message of this room.",
+            code="invalid_parent",
+            fields={"parent_id": ["No such top-level message in this room."]},
+        )
+    payloads = message_payloads([stored, parent] if parent is not None else [stored])
+    if created:
+        group = broadcast.room_group(membership.room_id)
+        broadcast.publish(group, events.message_new(payloads[0]))
+        if parent is not None:
+            broadcast.publish(group, events.message_updated(payloads[1]))
+    return PostResult(message=payloads[0], created=created)
+
+
+def _message_in_member_room(user: User, message_id: Any) -> tuple[store.StoredMessage, Any]:
+    """The message and the caller's membership; 404 when either is missing or hidden."""
+    message = store.get_message(str(message_id))
+    if message is None:
+        raise NotFound("No such message.", code="message_not_found")
+    membership = room_require_member(user, message.room_id)
+    return message, membership
+
+
+def _require_live(message: store.StoredMessage) -> None:
+    if message.deleted:
+        raise NotFound("That message was deleted.", code="message_deleted")
+
+
+def _changed(room_id: int, updated: store.StoredMessage | None, fallback_id: str) -> dict[str, Any]:
+    if updated is None:  # a no-op: nothing stored, nothing published
+        current = store.get_message(fallback_id)
+        if current is None:
+            raise NotFound("No such message.", code="message_not_found")
+        return one_message_payload(current)
+    payload = one_message_payload(updated)
+    broadcast.publish(broadcast.room_group(room_id), events.message_updated(payload))
+    return payload
+
+
+def message_edit(*, user: User, message_id: Any, body: Any) -> dict[str, Any]:
+    message, _ = _message_in_member_room(user, message_id)
+    if message.author_id != user.pk:
+        raise Forbidden("Only the author can edit a message.", code="not_author")
+    _require_live(message)
+    text = validate_body(body)
+    try:
+        updated = store.edit_message(room_id=message.room_id, message_id=message.id, body=text, now=timezone.now())
+    except store.MessageGone:
+        raise NotFound("That message was deleted.", code="message_deleted")
+    return _changed(message.room_id, updated, message.id)
+
+
+def message_react(*, user: User, message_id: Any, emoji: Any, present: bool) -> dict[str, Any]:
+    message, _ = _message_in_member_room(user, message_id)
+    _require_live(message)
+    glyph = validate_emoji(emoji)
+    try:
+        updated = store.set_reaction(
+            room_id=message.room_id, message_id=message.id, emoji=glyph, user_id=user.pk, present=present
+        )
+    except store.MessageGone:
+        raise NotFound("That message was deleted.", code="message_deleted")
+    return _changed(message.room_id, updated, message.id)
+
+
+def message_delete(*, user: User, message_id: Any) -> None:
+    message = store.get_message(str(message_id))
+    if message is None:
+        raise NotFound("No such message.", code="message_not_found")
+    if not user.is_staff:
+        membership = room_require_member(user, message.room_id)
+        if message.author_id != user.pk and membership.role not in MANAGER_ROLES:
+            raise Forbidden("Only the author, the room's owners and admins can delete it.", code="not_allowed")
+    if message.deleted:
+        return  # deleting twice is harmless
+    try:
+        updated = store.delete_message(room_id=message.room_id, message_id=message.id, now=timezone.now())
+    except store.MessageGone:
+        return
+    _changed(message.room_id, updated, message.id)

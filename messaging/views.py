@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import request_user
+from chatproject.errors import InvalidInput
+from messaging import selectors, services
+from messaging.serializers import (
+    EditRecordSerializer,
+    MessageEditSerializer,
+    MessagePageSerializer,
+    MessagePostSerializer,
+    MessageSerializer,
+    ReactionRequestSerializer,
+)
+
+
+def _json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object; a list, a string or a number is a 400, not a crash."""
+    data = request.data
+    if not isinstance(data, dict):
+        raise InvalidInput("The body must be a JSON object.", code="malformed_request")
+    return data
+
+
+def _require(data: dict[str, Any], *names: str) -> None:
+    missing = {name: ["This field is required."] for name in names if name not in data}
+    if missing:
+        raise InvalidInput("Required fields are missing.", fields=missing)
+
+
+def _page_response(request: Request, page: selectors.Page) -> Response:
+    next_url = None
+    if page.next_params is not None:
+        next_url = request.build_absolute_uri(f"{request.path}?{urlencode(page.next_params)}")
+    return Response({"results": page.results, "next": next_url})
+
+
+HISTORY_PARAMETERS = [
+    OpenApiParameter("before", OpenApiTypes.INT, description="Only messages with a smaller seq."),
+    OpenApiParameter("after", OpenApiTypes.INT, description="Only messages with a larger seq."),
+    OpenApiParameter("limit", OpenApiTypes.INT, description="Page size, 1 to 200 (default 50)."),
+]
+
+
+class RoomMessagesView(APIView):
+    """`/api/messages/{id}`: GET and POST take a room id, PUT and DELETE a message id (API.md)."""
+
+    @extend_schema(parameters=HISTORY_PARAMETERS, responses={200: MessagePageSerializer})
+    def get(self, request: Request, ident: str) -> Response:
+        params = request.query_params
+        page = selectors.room_history(
+            user=request_user(request),
+            room_id=ident,
+            before=params.get("before"),
+            after=params.get("after"),
+            limit=params.get("limit"),
+        )
+        return _page_response(request, page)
+
+    @extend_schema(request=MessagePostSerializer, responses={201: MessageSerializer, 200: MessageSerializer})
+    def post(self, request: Request, ident: str) -> Response:
+        data = _json_object(request)
+        _require(data, "body")
+        result = services.message_post(
+            user=request_user(request),
+            room_id=ident,
+            body=data["body"],
+            parent_id=data.get("parent_id"),
+            client_id=data.get("client_id"),
+        )
+        return Response(result.message, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+    @extend_schema(request=MessageEditSerializer, responses={200: MessageSerializer})
+    def put(self, request: Request, ident: str) -> Response:
+        data = _json_object(request)
+        _require(data, "body")
+        return Response(services.message_edit(user=request_user(request), message_id=ident, body=data["body"]))
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request, ident: str) -> Response:
+        services.message_delete(user=request_user(request), message_id=ident)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MessageReactView(APIView):
+    @extend_schema(request=ReactionRequestSerializer, responses={200: MessageSerializer})
+    def post(self, request: Request, message_id: str) -> Response:
+        return self._react(request, message_id, present=True)
+
+    @extend_schema(request=ReactionRequestSerializer, responses={200: MessageSerializer})
+    def delete(self, request: Request, message_id: str) -> Response:
+        return self._react(request, message_id, present=False)
+
+    def _react(self, request: Request, message_id: str, *, present: bool) -> Response:
+        data = _json_object(request)
+        if "emoji" not in data and "emoji" in request.query_params:  # DELETE bodies get dropped by some proxies
+            data = {"emoji": request.query_params["emoji"]}
+        _require(data, "emoji")
+        message = services.message_react(
+            user=request_user(request), message_id=message_id, emoji=data["emoji"], present=present
+        )
+        return Response(message)
+
+
+class MessageHistoryView(APIView):
+    @extend_schema(responses={200: EditRecordSerializer(many=True)})
+    def get(self, request: Request, message_id: str) -> Response:
+        records = selectors.edit_history(user=request_user(request), message_id=message_id)
+        return Response({"results": records, "next": None})
+
+
+class MessageThreadView(APIView):
+    @extend_schema(
+        parameters=[HISTORY_PARAMETERS[1], HISTORY_PARAMETERS[2]], responses={200: MessagePageSerializer}
+    )
+    def get(self, request: Request, message_id: str) -> Response:
+        params = request.query_params
+        page = selectors.thread_page(
+            user=request_user(request), message_id=message_id, after=params.get("after"), limit=params.get("limit")
+        )
+        return _page_response(request, page)

@@ -1,0 +1,51 @@
+"""Request parsing and the documented response shapes (the hot paths build dicts directly)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from accounts.serializers import UserSerializer
+from rooms.models import Role
+
+
+class RoomCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    is_private = serializers.BooleanField(required=False, default=False)
+
+
+class RoomSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    is_private = serializers.BooleanField()
+    created_by = UserSerializer()
+    created_at = serializers.DateTimeField()
+    member_count = serializers.IntegerField()
+    role = serializers.ChoiceField(choices=Role.choices, allow_null=True)
+    unread_count = serializers.IntegerField(help_text="Counted up to UNREAD_COUNT_CAP (default 1000).")
+    last_seq = serializers.IntegerField()
+
+
+class RoomListSerializer(serializers.Serializer):
+    results = RoomSerializer(many=True)
+    next = serializers.CharField(allow_null=True)
+
+
+class MemberSerializer(serializers.Serializer):
+    user = UserSerializer()
+    role = serializers.ChoiceField(choices=Role.choices)
+    joined_at = serializers.DateTimeField()
+
+
+class MemberAddSerializer(serializers.Serializer):
+    user_id = serializers.CharField()
+    role = serializers.ChoiceField(choices=Role.choices, required=False, default=Role.MEMBER)
+
+
+class MemberRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class ReadMarkerSerializer(serializers.Serializer):
+    seq = serializers.IntegerField(min_value=0, max_value=2**53)

@@ -1,0 +1,126 @@
+"""Room writes: creation, joining, membership and roles. Every rule about roles lives here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from accounts.models import User
+from chatproject.errors import Conflict, Forbidden, InvalidInput, NotFound
+from rooms.models import MANAGER_ROLES, Membership, Role, Room
+from rooms.selectors import parse_room_id, room_get_visible, room_require_member
+
+
+def room_create(*, creator: User, name: str, description: str = "", is_private: bool = False) -> Room:
+    with transaction.atomic():
+        room = Room.objects.create(name=name, description=description, is_private=is_private, created_by=creator)
+        Membership.objects.create(room=room, user=creator, role=Role.OWNER)
+    return room
+
+
+def room_join(*, user: User, room_id: Any) -> Membership:
+    room, membership = room_get_visible(user, room_id)
+    if membership is not None:
+        return membership  # joining twice is harmless
+    if room.is_private:  # unreachable for non-members (404 above), kept for clarity of the rule
+        raise NotFound("No such room.", code="room_not_found")
+    membership, _ = Membership.objects.get_or_create(room=room, user=user, defaults={"role": Role.MEMBER})
+    return membership
+
+
+def _require_manager(actor: User, room_id: Any) -> Membership:
+    membership = room_require_member(actor, room_id)
+    if membership.role not in MANAGER_ROLES:
+        raise Forbidden("Only the room's owners and admins can do this.", code="not_a_manager")
+    return membership
+
+
+def _parse_role(raw: Any) -> Role:
+    try:
+        return Role(raw)
+    except ValueError:
+        raise InvalidInput("Unknown role.", fields={"role": ["Must be one of owner, admin, member."]})
+
+
+def _other_owner_exists(room_id: int, excluding_user_id: int) -> bool:
+    return Membership.objects.filter(room_id=room_id, role=Role.OWNER).exclude(user_id=excluding_user_id).exists()
+
+
+def member_add(*, actor: User, room_id: Any, user_id: Any, role: Any = Role.MEMBER) -> Membership:
+    actor_membership = _require_manager(actor, room_id)
+    new_role = _parse_role(role)
+    if new_role == Role.OWNER and actor_membership.role != Role.OWNER:
+        raise Forbidden("Only an owner can make owners.", code="owner_required")
+    target = _user_by_id(user_id)
+    try:
+        with transaction.atomic():
+            return Membership.objects.create(room_id=actor_membership.room_id, user=target, role=new_role)
+    except IntegrityError:
+        raise Conflict("That user is already a member.", code="already_member")
+
+
+def member_set_role(*, actor: User, room_id: Any, user_id: Any, role: Any) -> Membership:
+    actor_membership = _require_manager(actor, room_id)
+    new_role = _parse_role(role)
+    rid = actor_membership.room_id
+    with transaction.atomic():
+        target = _membership_for_update(rid, user_id)
+        if actor_membership.role != Role.OWNER and Role.OWNER in (new_role, target.role):
+            raise Forbidden("Only an owner can make or unmake owners.", code="owner_required")
+        if target.role == Role.OWNER and new_role != Role.OWNER and not _other_owner_exists(rid, target.user_id):
+            raise Conflict("A room always keeps an owner; name another owner first.", code="last_owner")
+        target.role = new_role
+        target.save(update_fields=["role"])
+    return target
+
+
+def member_remove(*, actor: User, room_id: Any, user_id: Any) -> None:
+    actor_membership = room_require_member(actor, room_id)
+    rid = actor_membership.room_id
+    with transaction.atomic():
+        target = _membership_for_update(rid, user_id)
+        leaving = target.user_id == actor.pk
+        if not leaving:
+            if actor_membership.role not in MANAGER_ROLES:
+                raise Forbidden("Only the room's owners and admins can remove members.", code="not_a_manager")
+            if target.role == Role.OWNER and actor_membership.role != Role.OWNER:
+                raise Forbidden("Only an owner can remove an owner.", code="owner_required")
+        if target.role == Role.OWNER and not _other_owner_exists(rid, target.user_id):
+            raise Conflict("A room always keeps an owner; name another owner first.", code="last_owner")
+        target.delete()
+
+
+def mark_read(*, user: User, room_id: Any, seq: int) -> None:
+    membership = room_require_member(user, room_id)
+    # Never move the marker backwards: two devices may report out of order.
+    Membership.objects.filter(pk=membership.pk, last_read_seq__lt=seq).update(last_read_seq=seq)
+
+
+def _membership_for_update(room_id: int, user_id: Any) -> Membership:
+    uid = _parse_user_id(user_id)
+    # Row locks on the room's owners serialise concurrent demotions, so two owners
+    # demoting each other cannot leave the room without one.
+    list(Membership.objects.select_for_update().filter(room_id=room_id, role=Role.OWNER).values_list("id"))
+    target = Membership.objects.select_for_update().filter(room_id=room_id, user_id=uid).first()
+    if target is None:
+        raise NotFound("That user is not a member of this room.", code="member_not_found")
+    return target
+
+
+def _parse_user_id(raw: Any) -> int:
+    try:
+        return parse_room_id(raw)  # same shape as room ids: a positive integer
+    except NotFound:
+        raise NotFound("No such user.", code="user_not_found")
+
+
+def _user_by_id(raw: Any) -> User:
+    try:
+        uid = parse_room_id(raw)  # same shape as room ids: a positive 64-bit integer
+    except NotFound:
+        raise InvalidInput("Invalid user id.", fields={"user_id": ["Must be a user id."]})
+    user = User.objects.filter(pk=uid, is_active=True).first()
+    if user is None:
+        raise InvalidInput("No such user.", code="user_not_found", fields={"user_id": ["No such user."]})
+    return user

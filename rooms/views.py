@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import request_user
+from chatproject.pagination import ResultsCursorPagination
+from rooms import selectors, services
+from rooms.payloads import member_payload, room_payload, room_payloads
+from rooms.serializers import (
+    MemberAddSerializer,
+    MemberRoleSerializer,
+    MemberSerializer,
+    ReadMarkerSerializer,
+    RoomCreateSerializer,
+    RoomListSerializer,
+    RoomSerializer,
+)
+
+
+class RoomListCreateView(APIView):
+    @extend_schema(responses={200: RoomListSerializer})
+    def get(self, request: Request) -> Response:
+        memberships = list(selectors.rooms_of_user(request_user(request)))
+        return Response({"results": room_payloads((m.room, m) for m in memberships), "next": None})
+
+    @extend_schema(request=RoomCreateSerializer, responses={201: RoomSerializer})
+    def post(self, request: Request) -> Response:
+        data = RoomCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        room = services.room_create(creator=request_user(request), **data.validated_data)
+        membership = selectors.membership_get(request_user(request), room.pk)
+        return Response(room_payload(room, membership), status=status.HTTP_201_CREATED)
+
+
+class RoomJoinView(APIView):
+    @extend_schema(request=None, responses={200: RoomSerializer})
+    def post(self, request: Request, room_id: str) -> Response:
+        membership = services.room_join(user=request_user(request), room_id=room_id)
+        room, _ = selectors.room_get_visible(request_user(request), room_id)
+        return Response(room_payload(room, membership))
+
+
+class MembersPagination(ResultsCursorPagination):
+    ordering = ("joined_at", "id")
+
+
+class RoomMembersView(APIView):
+    @extend_schema(responses={200: MemberSerializer(many=True)})
+    def get(self, request: Request, room_id: str) -> Response:
+        membership = selectors.room_require_member(request_user(request), room_id)
+        paginator = MembersPagination()
+        page = paginator.paginate_queryset(selectors.members_of_room(membership.room_id), request, view=self)
+        return paginator.get_paginated_response([member_payload(m) for m in page or []])
+
+    @extend_schema(request=MemberAddSerializer, responses={201: MemberSerializer})
+    def post(self, request: Request, room_id: str) -> Response:
+        data = MemberAddSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        added = services.member_add(actor=request_user(request), room_id=room_id, **data.validated_data)
+        return Response(member_payload(added), status=status.HTTP_201_CREATED)
+
+
+class RoomMemberView(APIView):
+    @extend_schema(request=MemberRoleSerializer, responses={200: MemberSerializer})
+    def patch(self, request: Request, room_id: str, user_id: str) -> Response:
+        data = MemberRoleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        changed = services.member_set_role(
+            actor=request_user(request), room_id=room_id, user_id=user_id, role=data.validated_data["role"]
+        )
+        return Response(member_payload(changed))
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request, room_id: str, user_id: str) -> Response:
+        services.member_remove(actor=request_user(request), room_id=room_id, user_id=user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RoomReadView(APIView):
+    @extend_schema(request=ReadMarkerSerializer, responses={204: None})
+    def post(self, request: Request, room_id: str) -> Response:
+        data = ReadMarkerSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.mark_read(user=request_user(request), room_id=room_id, seq=data.validated_data["seq"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+

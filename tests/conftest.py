@@ -1,0 +1,115 @@
+"""Test session wiring: real PostgreSQL and Redis from the environment, a real SecantusDB process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pymongo
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from accounts.services import tokens_for
+from messaging import store
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_secantus(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    log = open(tmp / f"secantus-{port}.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "secantus", "--port", str(port), "--storage-path", ":memory:", "--log-level", "WARNING"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"mongodb://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            pymongo.MongoClient(url, serverSelectionTimeoutMS=500).admin.command("ping")
+            return proc, url
+        except pymongo.errors.PyMongoError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"SecantusDB did not start; see {log.name}")
+            time.sleep(0.2)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine and not os.environ.get("ALLOW_SQLITE_TESTS"):
+        pytest.exit("The suite runs on PostgreSQL: set POSTGRESQL_URL (make test does).", returncode=2)
+    if not settings.REDIS_URL:
+        pytest.exit("The suite runs on Redis: set REDIS_URL (make test does).", returncode=2)
+
+
+@pytest.fixture(scope="session")
+def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    proc, url = start_secantus(tmp_path_factory.mktemp("secantus"))
+    settings.MONGODB_URL = url
+    settings.MONGODB_NAME = f"test_{uuid.uuid4().hex[:8]}"
+    store.close()
+    yield url
+    store.close()
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(mongo_url: str) -> Iterator[None]:
+    cache.clear()  # rate-limit counters live here (a Redis database of the tests' own)
+    yield
+    store.delete_everything()
+
+
+@pytest.fixture
+def make_user(db: Any) -> Any:
+    counter = iter(range(1, 10_000))
+
+    def make(username: str | None = None, **extra: Any) -> User:
+        name = username or f"user{next(counter)}_{uuid.uuid4().hex[:6]}"
+        return User.objects.create_user(username=name, password="correct horse battery staple", **extra)
+
+    return make
+
+
+def client_for(user: User | None = None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user).access}")
+    return client
+
+
+@pytest.fixture
+def alice(make_user: Any) -> User:
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user: Any) -> User:
+    return make_user("bob")
+
+
+@pytest.fixture
+def carol(make_user: Any) -> User:
+    return make_user("carol")
+
+
+@pytest.fixture
+def anon() -> APIClient:
+    return APIClient()

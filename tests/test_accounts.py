@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from tests.conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+STRONG = "correct horse battery staple"
+
+
+def register(client: APIClient, username: str, password: str = STRONG, **extra: Any) -> Any:
+    return client.post("/api/auth/register", {"username": username, "password": password, **extra}, format="json")
+
+
+def test_register_returns_user_and_working_tokens(anon: APIClient) -> None:
+    response = register(anon, "dana", email="dana@example.com", display_name="Dana")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["user"]["username"] == "dana"
+    assert body["user"]["display_name"] == "Dana"
+    assert isinstance(body["user"]["id"], str)
+    me = APIClient()
+    me.credentials(HTTP_AUTHORIZATION=f"Bearer {body['access']}")
+    assert me.get("/api/auth/me").json()["username"] == "dana"
+    assert "password" not in me.get("/api/auth/me").json()
+
+
+def test_register_rejects_weak_password_with_field_errors(anon: APIClient) -> None:
+    response = register(anon, "erin", password="password")
+    assert response.status_code == 400
+    assert response.json()["code"] == "weak_password"
+    assert response.json()["fields"]["password"]
+    assert not User.objects.filter(username="erin").exists()
+
+
+def test_register_rejects_password_similar_to_username(anon: APIClient) -> None:
+    response = register(anon, "frankenstein", password="frankenstein1")
+    assert response.status_code == 400
+    assert "password" in response.json()["fields"]
+
+
+def test_username_is_unique_case_insensitively(anon: APIClient) -> None:
+    assert register(anon, "Grace").status_code == 201
+    response = register(anon, "grace")
+    assert response.status_code == 409
+    assert response.json()["code"] == "username_taken"
+    assert "username" in response.json()["fields"]
+    assert User.objects.filter(username__iexact="grace").count() == 1
+
+
+def test_register_rejects_bad_usernames_and_missing_fields(anon: APIClient) -> None:
+    assert register(anon, "has space").status_code == 400
+    assert register(anon, "x" * 151).status_code == 400
+    missing = anon.post("/api/auth/register", {"username": "heidi"}, format="json")
+    assert missing.status_code == 400
+    assert missing.json()["fields"]["password"]
+    wrong_type = anon.post("/api/auth/register", {"username": ["a"], "password": STRONG}, format="json")
+    assert wrong_type.status_code == 400
+
+
+def test_login_case_insensitive_and_wrong_password(anon: APIClient, alice: User) -> None:
+    ok = anon.post("/api/auth/login", {"username": "ALICE", "password": STRONG}, format="json")
+    assert ok.status_code == 200
+    assert ok.json()["user"]["id"] == str(alice.pk)
+    assert ok.json()["access"] and ok.json()["refresh"]
+    bad = anon.post("/api/auth/login", {"username": "alice", "password": "nope"}, format="json")
+    assert bad.status_code == 401
+    assert bad.json() == {"code": "invalid_credentials", "detail": "Wrong username or password."}
+    unknown = anon.post("/api/auth/login", {"username": "nobody", "password": "nope"}, format="json")
+    assert unknown.status_code == 401
+
+
+def test_repeated_failed_logins_are_throttled_with_retry_after(anon: APIClient, alice: User) -> None:
+    limit = int(settings.LOGIN_RATE_LIMIT.split("/")[0])
+    for _ in range(limit):
+        assert anon.post("/api/auth/login", {"username": "alice", "password": "bad"}, format="json").status_code == 401
+    throttled = anon.post("/api/auth/login", {"username": "alice", "password": STRONG}, format="json")
+    assert throttled.status_code == 429
+    assert throttled.json()["code"] == "rate_limited"
+    assert int(throttled["Retry-After"]) > 0
+
+
+def test_successful_logins_are_not_throttled(anon: APIClient, alice: User) -> None:
+    limit = int(settings.LOGIN_RATE_LIMIT.split("/")[0])
+    for _ in range(limit + 3):
+        assert anon.post("/api/auth/login", {"username": "alice", "password": STRONG}, format="json").status_code == 200
+
+
+def test_refresh_rotates_and_old_refresh_stops_working(anon: APIClient, alice: User) -> None:
+    first = anon.post("/api/auth/login", {"username": "alice", "password": STRONG}, format="json").json()
+    rotated = anon.post("/api/auth/refresh", {"refresh": first["refresh"]}, format="json")
+    assert rotated.status_code == 200
+    assert rotated.json()["access"] and rotated.json()["refresh"] != first["refresh"]
+    reused = anon.post("/api/auth/refresh", {"refresh": first["refresh"]}, format="json")
+    assert reused.status_code == 401
+    assert reused.json()["code"] == "token_not_valid"
+
+
+def test_logout_blacklists_refresh(anon: APIClient, alice: User) -> None:
+    pair = anon.post("/api/auth/login", {"username": "alice", "password": STRONG}, format="json").json()
+    assert anon.post("/api/auth/logout", {"refresh": pair["refresh"]}, format="json").status_code == 204
+    assert anon.post("/api/auth/refresh", {"refresh": pair["refresh"]}, format="json").status_code == 401
+    # Logging out twice is harmless.
+    assert anon.post("/api/auth/logout", {"refresh": pair["refresh"]}, format="json").status_code == 204
+
+
+def test_me_requires_valid_token(anon: APIClient, alice: User) -> None:
+    assert anon.get("/api/auth/me").status_code == 401
+    assert anon.get("/api/auth/me").json()["code"] == "not_authenticated"
+    forged = jwt.encode({"user_id": str(alice.pk), "token_type": "access", "exp": 9999999999, "jti": "x"},
+                        "not-the-secret", algorithm="HS256")
+    anon.credentials(HTTP_AUTHORIZATION=f"Bearer {forged}")
+    response = anon.get("/api/auth/me")
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_not_valid"
+
+
+def test_expired_access_token_is_refused(alice: User) -> None:
+    expired = jwt.encode({"user_id": str(alice.pk), "token_type": "access", "exp": 1, "jti": "y"},
+                         settings.SECRET_KEY, algorithm=settings.ALGORITHM)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {expired}")
+    response = client.get("/api/auth/me")
+    assert response.status_code == 401
+    assert set(response.json()) >= {"code", "detail"}
+
+
+def test_refresh_token_is_not_an_access_token(anon: APIClient, alice: User) -> None:
+    pair = anon.post("/api/auth/login", {"username": "alice", "password": STRONG}, format="json").json()
+    anon.credentials(HTTP_AUTHORIZATION=f"Bearer {pair['refresh']}")
+    assert anon.get("/api/auth/me").status_code == 401
+
+
+def test_other_users_never_see_email(alice: User, bob: User) -> None:
+    alice.email = "alice@example.com"
+    alice.save()
+    client = client_for(bob)
+    room = client.post("/api/rooms/", {"name": "general"}, format="json").json()
+    client_for(alice).post(f"/api/rooms/{room['id']}/join")
+    members = client.get(f"/api/rooms/{room['id']}/members").json()["results"]
+    assert all("email" not in m["user"] and "password" not in m["user"] for m in members)
+    assert {m["user"]["username"] for m in members} == {"alice", "bob"}
