@@ -64,6 +64,8 @@ def room_history(*, user: User, room_id: Any, before: Any = None, after: Any = N
     else:
         first, last = max(1, upper - size + 1), upper
         next_params = {"before": first} if first > 1 and last >= first else None
+    if next_params is not None:
+        next_params["limit"] = size
     messages = store.messages_by_seq(rid, first, last)
     return Page(results=message_payloads(messages), next_params=next_params)
 
@@ -78,7 +80,7 @@ def thread_page(*, user: User, message_id: Any, after: Any = None, limit: Any = 
     replies = store.thread_replies(parent.id, after_seq, size + 1)
     more = len(replies) > size
     replies = replies[:size]
-    next_params = {"after": replies[-1].seq} if more else None
+    next_params = {"after": replies[-1].seq, "limit": size} if more else None
     return Page(results=message_payloads(replies), next_params=next_params)
 
 
