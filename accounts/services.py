@@ -30,7 +30,9 @@ def tokens_for(user: User) -> TokenPair:
 
 def user_register(*, username: str, password: str, email: str = "", display_name: str = "") -> User:
     if User.objects.filter(username__iexact=username).exists():
-        raise Conflict("That username is taken.", code="username_taken", fields={"username": ["That username is taken."]})
+        raise Conflict(
+            "That username is taken.", code="username_taken", fields={"username": ["That username is taken."]}
+        )
     candidate = User(username=username, email=email, display_name=display_name)
     try:
         validate_password(password, user=candidate)
@@ -42,7 +44,9 @@ def user_register(*, username: str, password: str, email: str = "", display_name
             candidate.save()
     except IntegrityError:
         # Lost a race with another registration of the same name: the unique index decided.
-        raise Conflict("That username is taken.", code="username_taken", fields={"username": ["That username is taken."]})
+        raise Conflict(
+            "That username is taken.", code="username_taken", fields={"username": ["That username is taken."]}
+        )
     return candidate
 
 
@@ -58,7 +62,7 @@ def token_refresh(raw_refresh: str) -> TokenPair:
     try:
         refresh = RefreshToken(raw_refresh)  # type: ignore[arg-type]
         refresh.check_blacklist()
-        user_id = refresh.payload.get("user_id")
+        user_id = str(refresh.payload.get("user_id"))
         if not User.objects.filter(pk=user_id, is_active=True).exists():
             raise ApiError("The user is gone or inactive.", code="token_not_valid", status=401)
         refresh.blacklist()
@@ -81,7 +85,7 @@ def token_revoke(raw_refresh: str) -> None:
 
 def _already_revoked(raw_refresh: str) -> bool:
     try:
-        payload = token_backend.decode(raw_refresh, verify=True)
+        payload = token_backend.decode(raw_refresh, verify=True)  # type: ignore[arg-type]
     except TokenBackendError:
         return False
     return BlacklistedToken.objects.filter(token__jti=payload.get("jti")).exists()

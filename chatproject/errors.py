@@ -102,12 +102,13 @@ def as_api_error(exc: BaseException) -> ApiError | None:
         return ApiError(str(exc.detail), code="unsupported_media_type", status=415)
     if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
         if isinstance(exc.detail, dict):  # simplejwt: {"detail", "code", "messages"}
-            return ApiError(str(exc.detail.get("detail", "")), code=str(exc.detail.get("code", "token_not_valid")),
-                            status=401)
+            return ApiError(
+                str(exc.detail.get("detail", "")), code=str(exc.detail.get("code", "token_not_valid")), status=401
+            )
         codes = exc.get_codes()
         return ApiError(str(exc.detail), code=codes if isinstance(codes, str) else "not_authenticated", status=401)
     if isinstance(exc, drf.Throttled):
-        return RateLimited(str(exc.detail), retry_after=int(exc.wait or 1))
+        return RateLimited(str(exc.detail), retry_after=int(getattr(exc, "wait", None) or 1))
     if isinstance(exc, drf.APIException):
         codes = exc.get_codes()
         return ApiError(str(exc.detail), code=codes if isinstance(codes, str) else "error", status=exc.status_code)

@@ -27,7 +27,7 @@ def enforce(
     """
     try:
         usage = get_usage(request, group=group, key=key, rate=rate, increment=increment)
-    except Exception:  # noqa: BLE001 - Redis down must cost a limit, never the request
+    except Exception:
         logger.warning("rate-limit counter unavailable; failing open", exc_info=True)
         return
     if usage is None:  # RATELIMIT_ENABLE=false

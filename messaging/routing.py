@@ -1,3 +1,1 @@
-from django.urls import re_path
-
 websocket_urlpatterns: list = []

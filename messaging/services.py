@@ -67,9 +67,7 @@ def validate_emoji(emoji: Any) -> str:
     return emoji
 
 
-def message_post(
-    *, user: User, room_id: Any, body: Any, parent_id: Any = None, client_id: Any = None
-) -> PostResult:
+def message_post(*, user: User, room_id: Any, body: Any, parent_id: Any = None, client_id: Any = None) -> PostResult:
     membership = room_require_member(user, room_id)
     text = validate_body(body)
     cid = validate_client_id(client_id)

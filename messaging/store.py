@@ -13,6 +13,7 @@ sort+limit over a whole room is what it, and a busy production cluster, does slo
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -203,10 +204,8 @@ def _run_room_transaction(room_id: int, work: Callable[[ClientSession], T]) -> T
                     return result
                 except PyMongoError as exc:
                     if session.in_transaction:
-                        try:
+                        with contextlib.suppress(PyMongoError):
                             session.abort_transaction()
-                        except PyMongoError:
-                            pass
                     if exc.has_error_label("TransientTransactionError") and time.monotonic() < deadline:
                         time.sleep(random.uniform(0, min(0.05, 0.002 * attempt)))
                         continue
@@ -243,10 +242,8 @@ class _CounterMissing(Exception):
 
 
 def _ensure_counter(room_id: int) -> None:
-    try:
+    with contextlib.suppress(DuplicateKeyError):  # another process created it first
         _counters().update_one({"_id": room_id}, {"$setOnInsert": {"seq": 0, "version": 0}}, upsert=True)
-    except DuplicateKeyError:
-        pass  # another process created it first
 
 
 def _with_counter(room_id: int, work: Callable[[ClientSession], T]) -> T:
@@ -432,11 +429,7 @@ def messages_by_version(room_id: int, after: int, upto: int) -> list[StoredMessa
     """Messages whose latest change has after < version <= upto, ascending by version."""
     if upto <= after:
         return []
-    cursor = (
-        _messages()
-        .find({"room_id": room_id, "version": {"$gt": after, "$lte": upto}})
-        .sort("version", ASCENDING)
-    )
+    cursor = _messages().find({"room_id": room_id, "version": {"$gt": after, "$lte": upto}}).sort("version", ASCENDING)
     return [_to_message(doc) for doc in cursor]
 
 
@@ -444,12 +437,7 @@ def thread_replies(parent_id: str, after_seq: int, limit: int) -> list[StoredMes
     oid = parse_message_id(parent_id)
     if oid is None:
         return []
-    cursor = (
-        _messages()
-        .find({"parent_id": oid, "seq": {"$gt": after_seq}})
-        .sort("seq", ASCENDING)
-        .limit(limit)
-    )
+    cursor = _messages().find({"parent_id": oid, "seq": {"$gt": after_seq}}).sort("seq", ASCENDING).limit(limit)
     return [_to_message(doc) for doc in cursor]
 
 

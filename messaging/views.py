@@ -119,9 +119,7 @@ class MessageHistoryView(APIView):
 
 
 class MessageThreadView(APIView):
-    @extend_schema(
-        parameters=[HISTORY_PARAMETERS[1], HISTORY_PARAMETERS[2]], responses={200: MessagePageSerializer}
-    )
+    @extend_schema(parameters=[HISTORY_PARAMETERS[1], HISTORY_PARAMETERS[2]], responses={200: MessagePageSerializer})
     def get(self, request: Request, message_id: str) -> Response:
         params = request.query_params
         page = selectors.thread_page(

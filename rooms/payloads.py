@@ -25,7 +25,9 @@ def room_payloads(rooms: Iterable[tuple[Room, Membership | None]]) -> list[dict[
         last_seq = head.last_seq if head else 0
         unread = 0
         if membership is not None and last_seq > membership.last_read_seq:
-            unread = store.count_unread(room.pk, membership.last_read_seq, membership.user_id, settings.UNREAD_COUNT_CAP)
+            unread = store.count_unread(
+                room.pk, membership.last_read_seq, membership.user_id, settings.UNREAD_COUNT_CAP
+            )
         results.append(
             {
                 "id": str(room.pk),

@@ -55,11 +55,7 @@ def room_get_visible(user: User, room_id: Any) -> tuple[Room, Membership | None]
 
 
 def rooms_of_user(user: User) -> QuerySet[Membership]:
-    return (
-        Membership.objects.filter(user_id=user.pk)
-        .select_related("room", "room__created_by")
-        .order_by("room_id")
-    )
+    return Membership.objects.filter(user_id=user.pk).select_related("room", "room__created_by").order_by("room_id")
 
 
 def member_counts(room_ids: list[int]) -> dict[int, int]:

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -89,5 +87,3 @@ class RoomReadView(APIView):
         data.is_valid(raise_exception=True)
         services.mark_read(user=request_user(request), room_id=room_id, seq=data.validated_data["seq"])
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-

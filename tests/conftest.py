@@ -31,7 +31,7 @@ def free_port() -> int:
 
 def start_secantus(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    log = open(tmp / f"secantus-{port}.log", "wb")
+    log = open(tmp / f"secantus-{port}.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
         [sys.executable, "-m", "secantus", "--port", str(port), "--storage-path", ":memory:", "--log-level", "WARNING"],
         stdout=log,

@@ -8,7 +8,7 @@ import threading
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatproject.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 

@@ -114,8 +114,11 @@ def test_logout_blacklists_refresh(anon: APIClient, alice: User) -> None:
 def test_me_requires_valid_token(anon: APIClient, alice: User) -> None:
     assert anon.get("/api/auth/me").status_code == 401
     assert anon.get("/api/auth/me").json()["code"] == "not_authenticated"
-    forged = jwt.encode({"user_id": str(alice.pk), "token_type": "access", "exp": 9999999999, "jti": "x"},
-                        "not-the-secret", algorithm="HS256")
+    forged = jwt.encode(
+        {"user_id": str(alice.pk), "token_type": "access", "exp": 9999999999, "jti": "x"},
+        "not-the-secret",
+        algorithm="HS256",
+    )
     anon.credentials(HTTP_AUTHORIZATION=f"Bearer {forged}")
     response = anon.get("/api/auth/me")
     assert response.status_code == 401
@@ -123,8 +126,11 @@ def test_me_requires_valid_token(anon: APIClient, alice: User) -> None:
 
 
 def test_expired_access_token_is_refused(alice: User) -> None:
-    expired = jwt.encode({"user_id": str(alice.pk), "token_type": "access", "exp": 1, "jti": "y"},
-                         settings.SECRET_KEY, algorithm=settings.ALGORITHM)
+    expired = jwt.encode(
+        {"user_id": str(alice.pk), "token_type": "access", "exp": 1, "jti": "y"},
+        settings.SECRET_KEY,
+        algorithm=settings.ALGORITHM,
+    )
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {expired}")
     response = client.get("/api/auth/me")

@@ -29,8 +29,20 @@ def test_post_returns_message_in_contract_shape(alice: User, room: dict[str, Any
     assert response.status_code == 201
     message = response.json()
     assert set(message) >= {
-        "id", "room_id", "seq", "version", "author", "body", "created_at", "edited_at", "deleted",
-        "parent_id", "reply_count", "reactions", "attachments", "client_id",
+        "id",
+        "room_id",
+        "seq",
+        "version",
+        "author",
+        "body",
+        "created_at",
+        "edited_at",
+        "deleted",
+        "parent_id",
+        "reply_count",
+        "reactions",
+        "attachments",
+        "client_id",
     }
     assert message["room_id"] == room["id"]
     assert message["seq"] == 1 and message["version"] == 1
@@ -54,8 +66,14 @@ def test_same_client_id_returns_first_message_and_stores_nothing(alice: User, bo
 
 
 def test_body_validation(alice: User, room: dict[str, Any]) -> None:
-    for body, code in (("", "empty_body"), ("   \n\t", "empty_body"), ("x" * 10_001, "body_too_long"),
-                       (123, "invalid_body"), (None, "invalid_body"), (["a"], "invalid_body")):
+    for body, code in (
+        ("", "empty_body"),
+        ("   \n\t", "empty_body"),
+        ("x" * 10_001, "body_too_long"),
+        (123, "invalid_body"),
+        (None, "invalid_body"),
+        (["a"], "invalid_body"),
+    ):
         response = post(alice, room["id"], body)
         assert response.status_code == 400, body
         assert response.json()["code"] == code

@@ -140,8 +140,12 @@ def test_add_member_refusals(alice: User, bob: User, carol: User) -> None:
 def test_only_owner_makes_owners(alice: User, bob: User, carol: User) -> None:
     room = create_room(alice)
     rid = room["id"]
-    assert client_for(alice).post(f"/api/rooms/{rid}/members", {"user_id": bob.pk, "role": "admin"},
-                                  format="json").status_code == 201
+    assert (
+        client_for(alice)
+        .post(f"/api/rooms/{rid}/members", {"user_id": bob.pk, "role": "admin"}, format="json")
+        .status_code
+        == 201
+    )
     as_admin = client_for(bob)
     made_owner = as_admin.post(f"/api/rooms/{rid}/members", {"user_id": carol.pk, "role": "owner"}, format="json")
     assert made_owner.status_code == 403

@@ -55,10 +55,12 @@ def test_many_threads_post_without_duplicates_or_reordering() -> None:
     reader = NoSkipReader(room_id)
     reader.start()
     with ThreadPoolExecutor(max_workers=16) as pool:
-        list(pool.map(
-            lambda i: store.insert_message(room_id=room_id, author_id=1 + i % 4, body=f"t{i}", now=timezone.now()),
-            range(200),
-        ))
+        list(
+            pool.map(
+                lambda i: store.insert_message(room_id=room_id, author_id=1 + i % 4, body=f"t{i}", now=timezone.now()),
+                range(200),
+            )
+        )
     time.sleep(0.2)
     reader.stop.set()
     reader.join()
@@ -74,8 +76,16 @@ def test_several_processes_post_concurrently_and_reader_never_skips(tmp_path: Pa
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     processes = [
         subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "post_burst.py"), settings.MONGODB_URL, settings.MONGODB_NAME,
-             str(room_id), str(author), "25", "4"],
+            [
+                sys.executable,
+                str(ROOT / "tests" / "post_burst.py"),
+                settings.MONGODB_URL,
+                settings.MONGODB_NAME,
+                str(room_id),
+                str(author),
+                "25",
+                "4",
+            ],
             env=env,
             cwd=ROOT,
         )

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# `make run`: migrate, start what is missing (SecantusDB when MONGODB_URL is unset), serve on $PORT.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+[ -f .env ] && set -a && . ./.env && set +a
+
+mkdir -p .data
+if [ -z "${SECRET_KEY:-}" ]; then
+  export CHAT_DEV_MODE=true
+  echo "No SECRET_KEY: running in local development mode (do not expose this server)."
+fi
+
+if [ -z "${MONGODB_URL:-}" ]; then
+  # Embedded default: a SecantusDB process on a data folder, stopped with the server.
+  MONGO_PORT="${EMBEDDED_MONGODB_PORT:-27018}"
+  export MONGODB_URL="mongodb://127.0.0.1:${MONGO_PORT}"
+  if ! "$PY" -c "import pymongo,sys; pymongo.MongoClient('$MONGODB_URL', serverSelectionTimeoutMS=500).admin.command('ping')" 2>/dev/null; then
+    echo "starting SecantusDB on port ${MONGO_PORT} (data in .data/secantus)"
+    "$PY" -m secantus --port "$MONGO_PORT" --storage-path .data/secantus --log-level WARNING >.data/secantus.log 2>&1 &
+    SECANTUS_PID=$!
+    trap 'kill $SECANTUS_PID 2>/dev/null || true' EXIT
+    for _ in $(seq 1 60); do
+      "$PY" -c "import pymongo; pymongo.MongoClient('$MONGODB_URL', serverSelectionTimeoutMS=500).admin.command('ping')" 2>/dev/null && break
+      sleep 0.5
+    done
+  fi
+fi
+
+"$PY" manage.py migrate --noinput
+"$PY" manage.py ensure_indexes
+"$PY" manage.py collectstatic --noinput -v0
+PORT="${PORT:-8000}"
+echo "serving on http://127.0.0.1:${PORT}"
+exec_cmd=(.venv/bin/daphne -b "${HOST:-127.0.0.1}" -p "$PORT" chatproject.asgi:application)
+"${exec_cmd[@]}"
