@@ -106,6 +106,9 @@ def test_browsable_api_works_with_session_login(alice: User) -> None:
     refused = browser.post("/api/rooms/", {"name": "x"}, content_type="application/json")
     assert refused.status_code == 403
     created = browser.post(
-        "/api/rooms/", {"name": "x"}, content_type="application/json", HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value
+        "/api/rooms/",
+        {"name": "x"},
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value,
     )
     assert created.status_code == 201
