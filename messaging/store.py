@@ -258,6 +258,11 @@ def _with_counter(room_id: int, work: Callable[[ClientSession], T]) -> T:
 # --- writes -----------------------------------------------------------------------------------
 
 
+def _bson_time(moment: datetime) -> datetime:
+    """BSON keeps milliseconds: truncate first, so a write's answer equals what a read returns."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def insert_message(
     *,
     room_id: int,
@@ -273,6 +278,7 @@ def insert_message(
     With a `client_id` already used by this author in this room, returns the first message and
     `created=False`; the unique index settles a race between two processes.
     """
+    now = _bson_time(now)
     parent_oid = parse_message_id(parent_id) if parent_id is not None else None
     if parent_id is not None and parent_oid is None:
         raise ParentInvalid(parent_id)
@@ -362,6 +368,7 @@ def _change_message(
 
 def edit_message(*, room_id: int, message_id: str, body: str, now: datetime) -> StoredMessage | None:
     """Replace the body, keeping the previous one in the edit history. None if unchanged."""
+    now = _bson_time(now)
 
     def change(session: ClientSession, current: dict[str, Any]) -> dict[str, Any] | None:
         if current["body"] == body:
@@ -396,6 +403,7 @@ def set_reaction(*, room_id: int, message_id: str, emoji: str, user_id: int, pre
 
 def delete_message(*, room_id: int, message_id: str, now: datetime) -> StoredMessage | None:
     """Leave a tombstone so `seq` keeps no holes; the edit history goes with the body."""
+    now = _bson_time(now)
 
     def change(session: ClientSession, current: dict[str, Any]) -> dict[str, Any] | None:
         _edits().delete_many({"message_id": current["_id"]}, session=session)

@@ -259,3 +259,9 @@ def test_message_store_down_is_503(settings: Any, alice: User, room: dict[str, A
         assert anon.get("/health").status_code == 200
     finally:
         store.close()
+
+
+def test_post_answer_equals_what_history_returns(alice: User, room: dict[str, Any]) -> None:
+    posted = post(alice, room["id"], "exact").json()
+    stored = client_for(alice).get(f"/api/messages/{room['id']}").json()["results"][0]
+    assert posted == stored
