@@ -8,4 +8,5 @@ urlpatterns = [
     re_path(r"^refresh/?$", views.RefreshView.as_view(), name="auth-refresh"),
     re_path(r"^logout/?$", views.LogoutView.as_view(), name="auth-logout"),
     re_path(r"^me/?$", views.MeView.as_view(), name="auth-me"),
+    re_path(r"^ws-ticket/?$", views.WsTicketView.as_view(), name="auth-ws-ticket"),
 ]

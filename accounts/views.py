@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -7,6 +9,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts import services
 from accounts.models import request_user
@@ -17,7 +20,9 @@ from accounts.serializers import (
     RefreshSerializer,
     RegisterSerializer,
     TokenPairSerializer,
+    WsTicketSerializer,
 )
+from accounts.ws_auth import TICKET_TTL_SECONDS, ticket_issue
 from chatproject.errors import ApiError
 from chatproject.ratelimit import enforce
 
@@ -84,3 +89,16 @@ class MeView(APIView):
     @extend_schema(responses={200: MeSerializer})
     def get(self, request: Request) -> Response:
         return Response(MeSerializer(request_user(request)).data)
+
+
+class WsTicketView(APIView):
+    """A single-use ticket for `?ticket=` on the WebSocket URL (valid 60 s)."""
+
+    @extend_schema(request=None, responses={201: WsTicketSerializer})
+    def post(self, request: Request) -> Response:
+        expires_at = None
+        if isinstance(request.auth, AccessToken):
+            # A socket opened with the ticket lives no longer than the token that asked for it.
+            expires_at = datetime.fromtimestamp(int(request.auth["exp"]), UTC)
+        ticket = ticket_issue(request_user(request), expires_at)
+        return Response({"ticket": ticket, "expires_in": TICKET_TTL_SECONDS}, status=status.HTTP_201_CREATED)

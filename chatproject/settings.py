@@ -208,3 +208,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 RATELIMIT_FAIL_OPEN = True
+
+# --- WebSocket ---------------------------------------------------------------------------------
+WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=64 * 1024)
+WS_FLOOD_RATE = env.float("WS_FLOOD_RATE", default=20.0)  # frames per second per socket, sustained
+WS_FLOOD_BURST = env.int("WS_FLOOD_BURST", default=60)
+WS_TICK_SECONDS = env.float("WS_TICK_SECONDS", default=5.0)  # catch-up poll and presence refresh
+WS_PRESENCE_TTL_SECONDS = env.float("WS_PRESENCE_TTL_SECONDS", default=30.0)
+WS_REPLAY_WINDOW = env.int("WS_REPLAY_WINDOW", default=500)

@@ -36,3 +36,18 @@ async def publish_async(group: str, event: dict[str, Any]) -> None:
 
 def publish(group: str, event: dict[str, Any]) -> None:
     async_to_sync(publish_async)(group, event)
+
+
+async def notify_async(group: str, kind: str, **data: Any) -> None:
+    """A control event for the consumers themselves (not forwarded as a frame), e.g. a revocation."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        await layer.group_send(group, {"type": kind, **data})
+    except Exception:
+        logger.warning("channel layer notify to %s failed", group, exc_info=True)
+
+
+def notify(group: str, kind: str, **data: Any) -> None:
+    async_to_sync(notify_async)(group, kind, **data)

@@ -61,6 +61,7 @@ class StoredMessage:
     reply_count: int
     last_reply_at: datetime | None
     client_id: str | None
+    created_version: int  # the room version of the post itself: tells `message.new` from `message.updated`
     reactions: list[ReactionSummary] = field(default_factory=list)
     attachments: list[dict[str, Any]] = field(default_factory=list)
 
@@ -301,6 +302,7 @@ def insert_message(
             "room_id": room_id,
             "seq": seq,
             "version": version - 1 if parent is not None else version,
+            "created_version": version - 1 if parent is not None else version,
             "author_id": author_id,
             "body": body,
             "created_at": now,
@@ -496,6 +498,7 @@ def _to_message(doc: dict[str, Any]) -> StoredMessage:
         reply_count=int(doc.get("reply_count", 0)),
         last_reply_at=doc.get("last_reply_at"),
         client_id=doc.get("client_id"),
+        created_version=int(doc.get("created_version", doc["version"])),
         reactions=[ReactionSummary(emoji=e, user_ids=u) for e, u in grouped.items()],
         attachments=list(doc.get("attachments", [])),
     )

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from chatproject.errors import Conflict, Forbidden, InvalidInput, NotFound
+from messaging import broadcast
 from rooms.models import MANAGER_ROLES, Membership, Role, Room
 from rooms.selectors import parse_room_id, room_get_visible, room_require_member
 
@@ -89,6 +90,9 @@ def member_remove(*, actor: User, room_id: Any, user_id: Any) -> None:
         if target.role == Role.OWNER and not _other_owner_exists(rid, target.user_id):
             raise Conflict("A room always keeps an owner; name another owner first.", code="last_owner")
         target.delete()
+        removed_user_id = target.user_id
+    # After the commit: open sockets of the removed user close within the signal's latency.
+    broadcast.notify(broadcast.user_group(removed_user_id), "membership.revoked", room_id=rid)
 
 
 def mark_read(*, user: User, room_id: Any, seq: int) -> None:

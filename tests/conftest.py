@@ -18,6 +18,9 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+# Async tests set up rows with the ORM directly; the servers under test run without this.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
 from accounts.models import User
 from accounts.services import tokens_for
 from messaging import store

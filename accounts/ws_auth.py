@@ -1,0 +1,150 @@
+"""Who is opening a WebSocket: bearer header, single-use ticket, or the session cookie.
+
+Plain sync functions; the consumer calls them through `database_sync_to_async`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
+from django.core.cache import cache
+from django.utils.crypto import constant_time_compare
+from django.utils.module_loading import import_string
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.models import User
+
+TICKET_TTL_SECONDS = 60
+_TICKET_PREFIX = "ws-ticket:"
+
+
+@dataclass(frozen=True)
+class SocketIdentity:
+    user: User
+    method: str  # "bearer" | "ticket" | "session"
+    expires_at: datetime | None  # when the credential stops being valid (bearer tokens)
+
+
+class SocketAuthError(Exception):
+    def __init__(self, close_code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.close_code = close_code
+        self.reason = reason
+
+
+def ticket_issue(user: User, expires_at: datetime | None) -> str:
+    ticket = secrets.token_urlsafe(32)
+    cache.set(
+        _TICKET_PREFIX + ticket,
+        {"user_id": user.pk, "exp": expires_at.timestamp() if expires_at else None},
+        TICKET_TTL_SECONDS,
+    )
+    return ticket
+
+
+def _ticket_consume(ticket: str) -> tuple[int, datetime | None] | None:
+    key = _TICKET_PREFIX + ticket
+    data = cache.get(key)
+    # `delete` answers whether this caller removed it: of two racing uses, only one wins.
+    if not isinstance(data, dict) or not cache.delete(key):
+        return None
+    exp = data.get("exp")
+    return int(data["user_id"]), datetime.fromtimestamp(exp, UTC) if exp else None
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _active_user(user_id: Any) -> User | None:
+    try:
+        return User.objects.filter(pk=int(user_id), is_active=True).first()
+    except (TypeError, ValueError):
+        return None
+
+
+def _from_bearer(raw: str) -> SocketIdentity:
+    try:
+        token = AccessToken(raw)  # type: ignore[arg-type]
+    except TokenError:
+        raise SocketAuthError(4401, "invalid or expired token")
+    user = _active_user(token.payload.get(settings.SIMPLE_JWT.get("USER_ID_CLAIM", "user_id")))
+    if user is None:
+        raise SocketAuthError(4401, "unknown user")
+    return SocketIdentity(user=user, method="bearer", expires_at=datetime.fromtimestamp(int(token["exp"]), UTC))
+
+
+def _origin_allowed(origin: str | None) -> bool:
+    if not origin:
+        return False
+    host = urlparse(origin).hostname or ""
+    allowed = settings.ALLOWED_HOSTS
+    return (
+        "*" in allowed
+        or any(
+            host == pattern or (pattern.startswith(".") and (host.endswith(pattern) or host == pattern[1:]))
+            for pattern in allowed
+        )
+        or origin in settings.CSRF_TRUSTED_ORIGINS
+    )
+
+
+def _from_session(session_key: str) -> User | None:
+    engine = import_string(settings.SESSION_ENGINE)
+    session = engine.SessionStore(session_key)
+    user_id = session.get(SESSION_KEY)
+    backend_path = session.get(BACKEND_SESSION_KEY)
+    if user_id is None or backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return None
+    user = load_backend(backend_path).get_user(user_id)
+    if not isinstance(user, User) or not user.is_active:
+        return None
+    # The session stays valid only while the password it was made with does (Django's rule).
+    if not constant_time_compare(session.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()):
+        return None
+    return user
+
+
+def authenticate_socket(scope: dict[str, Any]) -> SocketIdentity:
+    """The caller of a WebSocket handshake, or SocketAuthError with the close code to use."""
+    authorization = _header(scope, b"authorization")
+    if authorization:
+        kind, _, raw = authorization.partition(" ")
+        if kind.lower() != "bearer" or not raw.strip():
+            raise SocketAuthError(4401, "malformed Authorization header")
+        return _from_bearer(raw.strip())
+
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    if "ticket" in query:
+        consumed = _ticket_consume(query["ticket"][0])
+        if consumed is None:
+            raise SocketAuthError(4401, "unknown, used or expired ticket")
+        user = _active_user(consumed[0])
+        if user is None:
+            raise SocketAuthError(4401, "unknown user")
+        return SocketIdentity(user=user, method="ticket", expires_at=consumed[1])
+
+    cookie_header = _header(scope, b"cookie")
+    if cookie_header:
+        cookies = SimpleCookie()
+        cookies.load(cookie_header)
+        morsel = cookies.get(settings.SESSION_COOKIE_NAME)
+        if morsel is not None:
+            user = _from_session(morsel.value)
+            if user is not None:
+                # A cookie rides along on any page's request: only our own pages may use it.
+                if not _origin_allowed(_header(scope, b"origin")):
+                    raise SocketAuthError(4403, "origin not allowed for cookie authentication")
+                return SocketIdentity(user=user, method="session", expires_at=None)
+    raise SocketAuthError(4401, "not authenticated")

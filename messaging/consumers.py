@@ -1,0 +1,312 @@
+"""`WS /api/ws/{room_id}`: the WebSocket interface of API.md.
+
+It parses frames and authenticates; writes go through the same services as REST. Delivery is
+ordered by the room's `version`: live signals from the channel layer are hints, and any gap
+(a late or lost signal, a resume with `?since=`) is filled from the store in ascending version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from accounts.models import User
+from accounts.serializers import user_payload
+from accounts.ws_auth import SocketAuthError, authenticate_socket
+from chatproject.errors import ApiError, Forbidden, NotFound, as_api_error
+from messaging import broadcast, events, presence, selectors, services, store
+from messaging.hub import hub
+from messaging.payloads import message_payloads
+from rooms.selectors import membership_get, room_require_member
+
+logger = logging.getLogger(__name__)
+
+CLOSE_NOT_AUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NO_ROOM = 4404
+CLOSE_RATE_LIMITED = 4429
+CLOSE_BAD_REQUEST = 4400
+CLOSE_UNAVAILABLE = 4503
+
+TYPING_STATES = ("start", "stop")
+
+
+class FloodGate:
+    """A token bucket per socket: a burst is fine, a sustained flood closes the socket."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.capacity = float(burst)
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    room_id: int
+    user: User
+    last_version: int = 0  # highest room version delivered to this socket, in order
+
+    async def connect(self) -> None:
+        # Accept first: a close code (4401, 4403, ...) can only travel on an open socket.
+        await self.accept()
+        self._delivery = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._joined = False
+        self._gate = FloodGate(settings.WS_FLOOD_RATE, settings.WS_FLOOD_BURST)
+        try:
+            identity = await database_sync_to_async(authenticate_socket)(self.scope)
+            membership = await database_sync_to_async(room_require_member)(
+                identity.user, self.scope["url_route"]["kwargs"]["room_id"]
+            )
+        except SocketAuthError as exc:
+            await self.close(code=exc.close_code, reason=exc.reason)
+            return
+        except NotFound:
+            await self.close(code=CLOSE_NO_ROOM, reason="no such room")
+            return
+        except Forbidden:
+            await self.close(code=CLOSE_FORBIDDEN, reason="not a member")
+            return
+        except Exception as exc:  # noqa: BLE001 - a backing service down: say so, do not crash
+            logger.warning("websocket connect failed: %r", exc)
+            await self.close(code=CLOSE_UNAVAILABLE, reason="service unavailable")
+            return
+        self.user = identity.user
+        self.room_id = membership.room_id
+        since = self._query_since()
+        if since == -1:
+            await self._send_frame(events.error("invalid_since", "since must be a non-negative integer"))
+            await self.close(code=CLOSE_BAD_REQUEST, reason="invalid since")
+            return
+
+        assert self.channel_layer is not None
+        try:
+            # Subscribe before reading the store: nothing committed after this point can be missed.
+            await self.channel_layer.group_add(broadcast.room_group(self.room_id), self.channel_name)
+            await self.channel_layer.group_add(broadcast.user_group(self.user.pk), self.channel_name)
+        except Exception:
+            logger.warning("channel layer unavailable on connect", exc_info=True)
+        self._joined = True
+        hub().register(self)
+        if identity.expires_at is not None:
+            self._tasks.append(asyncio.get_running_loop().create_task(self._close_at(identity.expires_at)))
+
+        head = await database_sync_to_async(store.room_heads)([self.room_id])
+        head_version = head[self.room_id].version if self.room_id in head else 0
+        if since is None:
+            self.last_version = head_version
+        else:
+            self.last_version = min(since, head_version)
+            await self.catch_up(head_version)
+            await self._send_frame(events.sync_done(self.last_version))
+        await self._announce_presence()
+
+    async def disconnect(self, code: int) -> None:
+        for task in getattr(self, "_tasks", []):
+            task.cancel()
+        if not getattr(self, "_joined", False):
+            return
+        hub().unregister(self)
+        if self.channel_layer is not None:
+            for group in (broadcast.room_group(self.room_id), broadcast.user_group(self.user.pk)):
+                try:
+                    await self.channel_layer.group_discard(group, self.channel_name)
+                except Exception:
+                    logger.debug("group_discard failed", exc_info=True)
+        try:
+            if await presence.backend().leave(self.room_id, self.user.pk, self.channel_name):
+                await broadcast.publish_async(
+                    broadcast.room_group(self.room_id), events.presence(user_payload(self.user), "offline")
+                )
+        except Exception:
+            logger.warning("presence leave failed", exc_info=True)
+
+    # --- client -> server ------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not getattr(self, "_joined", False):
+            return
+        if settings.RATELIMIT_ENABLE and not self._gate.allow():
+            await self.close(code=CLOSE_RATE_LIMITED, reason="too many frames")
+            return
+        if text_data is None:
+            await self._send_frame(events.error("binary_not_supported", "Frames must be JSON text."))
+            return
+        if len(text_data.encode("utf-8", "surrogatepass")) > settings.WS_MAX_FRAME_BYTES:
+            await self._send_frame(
+                events.error("frame_too_large", f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes.")
+            )
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self._send_frame(events.error("invalid_json", "The frame is not valid JSON."))
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self._send_frame(events.error("invalid_frame", "A frame is a JSON object with a string `type`."))
+            return
+        handler = {
+            "message.send": self._on_send,
+            "typing": self._on_typing,
+            "ping": self._on_ping,
+        }.get(frame["type"])
+        if handler is None:
+            await self._send_frame(events.error("unknown_type", f"Unknown frame type {frame['type'][:50]!r}."))
+            return
+        client_id = frame.get("client_id") if isinstance(frame.get("client_id"), str) else None
+        try:
+            await handler(frame)
+        except Exception as exc:
+            err = as_api_error(exc)
+            if err is None:
+                logger.exception("websocket frame failed")
+                err = ApiError("Internal error; the frame was not processed.", code="server_error", status=500)
+            if err.code in ("room_not_found", "not_a_member"):
+                await self._send_frame(events.error(err.code, err.detail, client_id))
+                await self.close(code=CLOSE_FORBIDDEN, reason="no longer a member")
+                return
+            await self._send_frame(events.error(err.code, err.detail, client_id))
+
+    async def _on_send(self, frame: dict[str, Any]) -> None:
+        if "client_id" not in frame:
+            raise ApiError("message.send needs a client_id.", code="invalid", fields={"client_id": ["Required."]})
+        if "body" not in frame:
+            raise ApiError("message.send needs a body.", code="invalid", fields={"body": ["Required."]})
+        result = await database_sync_to_async(services.message_post)(
+            user=self.user,
+            room_id=self.room_id,
+            body=frame["body"],
+            parent_id=frame.get("parent_id"),
+            client_id=frame["client_id"],
+        )
+        await self._send_frame(events.message_ack(frame["client_id"], result.message))
+
+    async def _on_typing(self, frame: dict[str, Any]) -> None:
+        state = frame.get("state")
+        if state not in TYPING_STATES:
+            raise ApiError("typing state must be start or stop.", code="invalid", fields={"state": ["start|stop"]})
+        await broadcast.publish_async(
+            broadcast.room_group(self.room_id), events.typing(user_payload(self.user), str(state))
+        )
+
+    async def _on_ping(self, frame: dict[str, Any]) -> None:
+        await self._send_frame(events.pong())
+
+    # --- server -> client ------------------------------------------------------------------
+
+    async def room_event(self, event: dict[str, Any]) -> None:
+        """A frame published to the room group (see broadcast.publish_async)."""
+        frame = event["frame"]
+        kind = frame.get("type")
+        if kind in (events.MESSAGE_NEW, events.MESSAGE_UPDATED):
+            await self._deliver_message_frame(frame)
+        elif kind in (events.TYPING, events.PRESENCE):
+            if frame["user"]["id"] != str(self.user.pk):  # a user's own signals are not news to them
+                await self._send_frame(frame)
+        else:
+            await self._send_frame(frame)
+
+    async def membership_revoked(self, event: dict[str, Any]) -> None:
+        if int(event["room_id"]) == self.room_id:
+            await self._send_frame(events.error("not_a_member", "You are no longer a member of this room."))
+            await self.close(code=CLOSE_FORBIDDEN, reason="removed from room")
+
+    async def _deliver_message_frame(self, frame: dict[str, Any]) -> None:
+        version = int(frame["message"]["version"])
+        async with self._delivery:
+            if version <= self.last_version:
+                return  # already delivered by a replay or a catch-up
+            if version == self.last_version + 1:
+                await self._send_frame(frame)
+                self.last_version = version
+                return
+        await self.catch_up(version)  # a gap: an earlier signal is late or lost
+
+    async def catch_up(self, upto_version: int) -> None:
+        """Send every change in (last_version, upto_version] from the store, ascending by version."""
+        async with self._delivery:
+            if upto_version <= self.last_version:
+                return
+            if await database_sync_to_async(membership_get)(self.user, self.room_id) is None:
+                await self.close(code=CLOSE_FORBIDDEN, reason="removed from room")
+                return
+            known = self.last_version
+            while self.last_version < upto_version:
+                window_end = min(upto_version, self.last_version + settings.WS_REPLAY_WINDOW)
+                changed = await database_sync_to_async(_changes_as_frames)(
+                    self.room_id, self.last_version, window_end, known
+                )
+                for frame, version in changed:
+                    await self._send_frame(frame)
+                    self.last_version = version
+                # Versions whose message changed again later are not in this window: skip past them.
+                self.last_version = window_end
+
+    async def _announce_presence(self) -> None:
+        try:
+            backend = presence.backend()
+            came_online = await backend.join(self.room_id, self.user.pk, self.channel_name)
+            online = await backend.online(self.room_id)
+        except Exception:
+            logger.warning("presence unavailable", exc_info=True)
+            return
+        users = await database_sync_to_async(_users_by_id)(online - {self.user.pk})
+        for user in users:
+            await self._send_frame(events.presence(user_payload(user), "online"))
+        if came_online:
+            await broadcast.publish_async(
+                broadcast.room_group(self.room_id), events.presence(user_payload(self.user), "online")
+            )
+
+    async def _close_at(self, moment: datetime) -> None:
+        await asyncio.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()))
+        await self._send_frame(events.error("token_expired", "The access token expired; reconnect with a new one."))
+        await self.close(code=CLOSE_NOT_AUTHENTICATED, reason="token expired")
+
+    def _query_since(self) -> int | None:
+        """None when absent, -1 when malformed, else the version to resume after."""
+        values = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("since")
+        if not values:
+            return None
+        try:
+            since = int(values[0])
+        except ValueError:
+            return -1
+        return since if since >= 0 else -1
+
+    async def _send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
+
+
+def _changes_as_frames(room_id: int, after: int, upto: int, known: int) -> list[tuple[dict[str, Any], int]]:
+    """Frames for the changes in (after, upto]; a message posted after `known` is new to the client."""
+    changed = selectors.changes_since(room_id, after, upto)
+    payloads = message_payloads(changed)
+    frames = []
+    for message, payload in zip(changed, payloads, strict=True):
+        is_new = message.created_version > known
+        frame = events.message_new(payload) if is_new else events.message_updated(payload)
+        frames.append((frame, message.version))
+    return frames
+
+
+def _users_by_id(ids: set[int]) -> list[User]:
+    return list(User.objects.filter(pk__in=ids))
