@@ -28,7 +28,7 @@ def enforce(
     try:
         usage = get_usage(request, group=group, key=key, rate=rate, increment=increment)
     except Exception:
-        logger.warning("rate-limit counter unavailable; failing open", exc_info=True)
+        logger.warning("rate-limit counter unavailable; failing open", exc_info=logger.isEnabledFor(logging.DEBUG))
         return
     if usage is None:  # RATELIMIT_ENABLE=false
         return

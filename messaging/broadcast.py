@@ -31,7 +31,7 @@ async def publish_async(group: str, event: dict[str, Any]) -> None:
         # The consumer's `room_event` handler forwards `frame` to its socket.
         await layer.group_send(group, {"type": "room.event", "frame": event})
     except Exception:
-        logger.warning("channel layer publish to %s failed", group, exc_info=True)
+        logger.warning("channel layer publish to %s failed", group, exc_info=logger.isEnabledFor(logging.DEBUG))
 
 
 def publish(group: str, event: dict[str, Any]) -> None:
@@ -46,7 +46,7 @@ async def notify_async(group: str, kind: str, **data: Any) -> None:
     try:
         await layer.group_send(group, {"type": kind, **data})
     except Exception:
-        logger.warning("channel layer notify to %s failed", group, exc_info=True)
+        logger.warning("channel layer notify to %s failed", group, exc_info=logger.isEnabledFor(logging.DEBUG))
 
 
 def notify(group: str, kind: str, **data: Any) -> None:

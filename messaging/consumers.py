@@ -103,7 +103,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(broadcast.room_group(self.room_id), self.channel_name)
             await self.channel_layer.group_add(broadcast.user_group(self.user.pk), self.channel_name)
         except Exception:
-            logger.warning("channel layer unavailable on connect", exc_info=True)
+            logger.warning("channel layer unavailable on connect", exc_info=logger.isEnabledFor(logging.DEBUG))
         self._joined = True
         hub().register(self)
         if identity.expires_at is not None:
@@ -130,14 +130,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 try:
                     await self.channel_layer.group_discard(group, self.channel_name)
                 except Exception:
-                    logger.debug("group_discard failed", exc_info=True)
+                    logger.debug("group_discard failed", exc_info=logger.isEnabledFor(logging.DEBUG))
         try:
             if await presence.backend().leave(self.room_id, self.user.pk, self.channel_name):
                 await broadcast.publish_async(
                     broadcast.room_group(self.room_id), events.presence(user_payload(self.user), "offline")
                 )
         except Exception:
-            logger.warning("presence leave failed", exc_info=True)
+            logger.warning("presence leave failed", exc_info=logger.isEnabledFor(logging.DEBUG))
 
     # --- client -> server ------------------------------------------------------------------
 
@@ -266,7 +266,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             came_online = await backend.join(self.room_id, self.user.pk, self.channel_name)
             online = await backend.online(self.room_id)
         except Exception:
-            logger.warning("presence unavailable", exc_info=True)
+            logger.warning("presence unavailable", exc_info=logger.isEnabledFor(logging.DEBUG))
             return
         users = await database_sync_to_async(_users_by_id)(online - {self.user.pk})
         for user in users:

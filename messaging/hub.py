@@ -45,21 +45,23 @@ class Hub:
     async def _run(self) -> None:
         while self.rooms:
             await asyncio.sleep(settings.WS_TICK_SECONDS)
-            try:
-                await self.tick()
-            except Exception:
-                logger.warning("websocket tick failed", exc_info=True)
+            snapshot = {room_id: list(sockets) for room_id, sockets in self.rooms.items()}
+            # Separately guarded: MongoDB down must not stop presence, nor Redis down the catch-up.
+            for step in (self.catch_up, self.keep_presence):
+                try:
+                    await step(snapshot)
+                except Exception as exc:  # noqa: BLE001 - the ticker must outlive any outage
+                    logger.warning("websocket tick %s failed: %r", step.__name__, exc)
 
-    async def tick(self) -> None:
-        snapshot = {room_id: list(sockets) for room_id, sockets in self.rooms.items()}
-        if not snapshot:
-            return
+    async def catch_up(self, snapshot: dict[int, list[RoomConsumer]]) -> None:
         heads = await database_sync_to_async(store.room_heads)(list(snapshot))
         for room_id, sockets in snapshot.items():
             head = heads.get(room_id)
             for consumer in sockets:
                 if head is not None and head.version > consumer.last_version:
                     asyncio.get_running_loop().create_task(consumer.catch_up(head.version))
+
+    async def keep_presence(self, snapshot: dict[int, list[RoomConsumer]]) -> None:
         backend = presence.backend()
         await backend.refresh([(c.room_id, c.user.pk, c.channel_name) for s in snapshot.values() for c in s])
         for room_id, user_id in await backend.sweep(list(snapshot)):

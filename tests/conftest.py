@@ -73,6 +73,19 @@ def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.wait(timeout=10)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_server_sessions(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
+    """Server processes under test may leave PostgreSQL sessions behind (a SIGKILL does)."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _clean_state(mongo_url: str) -> Iterator[None]:
     cache.clear()  # rate-limit counters live here (a Redis database of the tests' own)

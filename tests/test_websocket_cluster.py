@@ -1,0 +1,178 @@
+"""Two server processes sharing one Redis: one stream for everyone, and Redis outages lose nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from accounts.models import User
+from tests.conftest import free_port
+from tests.live import ServerProcess, connect, message_frames, recv_until, running_server
+from tests.test_websocket import make_room, rest, token
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+class PrivateRedis:
+    """A redis-server of this test's own, so it can be killed without touching anyone else's."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.tmp = tmp
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=(self.tmp / f"redis-{self.port}.log").open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if redis.Redis(port=self.port, socket_timeout=0.5).ping():
+                    return
+            except redis.RedisError:
+                time.sleep(0.1)
+        raise RuntimeError("redis-server did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def two_servers(
+    private_redis: PrivateRedis, mongo_url: str, transactional_db: Any, tmp_path: Path
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    with (
+        running_server(tmp_path, redis_url=private_redis.url) as first,
+        running_server(tmp_path, redis_url=private_redis.url) as second,
+    ):
+        yield first, second
+
+
+def versions(frames: list[dict[str, Any]]) -> list[int]:
+    return [f["message"]["version"] for f in frames]
+
+
+async def test_clients_on_two_processes_see_one_stream(
+    two_servers: tuple[ServerProcess, ServerProcess], alice: User, bob: User
+) -> None:
+    server_a, server_b = two_servers
+    room = make_room(alice, bob)
+    async with connect(server_a.ws_url(room.pk), token(alice)) as a, connect(server_b.ws_url(room.pk), token(bob)) as b:
+        await asyncio.sleep(0.3)
+        for i in range(5):
+            await a.send(json.dumps({"type": "message.send", "body": f"a{i}", "client_id": f"a{i}"}))
+            await b.send(json.dumps({"type": "message.send", "body": f"b{i}", "client_id": f"b{i}"}))
+        seen_a = await message_frames(a, 10)
+        seen_b = await message_frames(b, 10)
+    assert seen_a == seen_b
+    assert versions(seen_a) == list(range(1, 11))
+    expected = [f"a{i}" for i in range(5)] + [f"b{i}" for i in range(5)]
+    assert sorted(f["message"]["body"] for f in seen_a) == sorted(expected)
+
+
+async def test_resume_while_others_post_from_both_processes(
+    two_servers: tuple[ServerProcess, ServerProcess], alice: User, bob: User, carol: User
+) -> None:
+    server_a, server_b = two_servers
+    room = make_room(alice, bob, carol)
+    total = 60
+
+    async def poster(server: ServerProcess, user: User, prefix: str) -> None:
+        async with connect(server.ws_url(room.pk), token(user)) as ws:
+            for i in range(total // 2):
+                await ws.send(json.dumps({"type": "message.send", "body": f"{prefix}{i}", "client_id": f"{prefix}{i}"}))
+                await recv_until(ws, "message.ack")
+
+    posters = asyncio.gather(poster(server_a, alice, "a"), poster(server_b, bob, "b"))
+    received: list[dict[str, Any]] = []
+    # Carol connects, drops, and resumes from the last version she saw, three times over.
+    for _ in range(3):
+        since = received[-1]["message"]["version"] if received else 0
+        async with connect(server_a.ws_url(room.pk, f"since={since}"), token(carol)) as ws:
+            deadline = asyncio.get_running_loop().time() + 0.4
+            while asyncio.get_running_loop().time() < deadline:
+                try:
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), 0.1))
+                except TimeoutError:
+                    continue
+                if frame["type"] in ("message.new", "message.updated"):
+                    received.append(frame)
+    await posters
+    since = received[-1]["message"]["version"] if received else 0
+    async with connect(server_b.ws_url(room.pk, f"since={since}"), token(carol)) as ws:
+        while (frame := json.loads(await asyncio.wait_for(ws.recv(), 5)))["type"] != "sync.done":
+            if frame["type"] in ("message.new", "message.updated"):
+                received.append(frame)
+    assert versions(received) == list(range(1, total + 1)), "a change was skipped, repeated or reordered"
+    assert all(f["type"] == "message.new" for f in received)
+
+
+async def test_redis_outage_loses_no_acknowledged_message(
+    two_servers: tuple[ServerProcess, ServerProcess], private_redis: PrivateRedis, alice: User, bob: User
+) -> None:
+    server_a, server_b = two_servers
+    room = make_room(alice, bob)
+    api_a = rest(server_a, alice)
+    async with connect(server_b.ws_url(room.pk), token(bob)) as b:
+        await asyncio.sleep(0.3)
+        assert api_a.post(f"/api/messages/{room.pk}", json={"body": "before"}).status_code == 201
+        (first,) = await message_frames(b, 1)
+        private_redis.kill()
+        during = [api_a.post(f"/api/messages/{room.pk}", json={"body": f"during {i}"}) for i in range(3)]
+        assert [r.status_code for r in during] == [201, 201, 201]
+        ready = httpx.get(f"{server_a.http}/health/ready").json()
+        assert ready["checks"]["redis"]["status"] == "error"
+        # Still connected: the process's poll of the store delivers without the channel layer.
+        still_live = await message_frames(b, 3, timeout=5)
+    private_redis.start()
+    last_seen = still_live[-1]["message"]["version"]
+    assert api_a.post(f"/api/messages/{room.pk}", json={"body": "after"}).status_code == 201
+    async with connect(server_a.ws_url(room.pk, f"since={last_seen}"), token(bob)) as b:
+        rest_frames = []
+        while (frame := json.loads(await asyncio.wait_for(b.recv(), 5)))["type"] != "sync.done":
+            if frame["type"] in ("message.new", "message.updated"):
+                rest_frames.append(frame)
+    bodies = [f["message"]["body"] for f in [first, *still_live, *rest_frames]]
+    assert bodies == ["before", "during 0", "during 1", "during 2", "after"]
+
+
+async def test_dead_process_presence_expires(
+    two_servers: tuple[ServerProcess, ServerProcess], alice: User, bob: User
+) -> None:
+    server_a, server_b = two_servers
+    room = make_room(alice, bob)
+    async with connect(server_a.ws_url(room.pk), token(alice)) as a:
+        b = await connect(server_b.ws_url(room.pk), token(bob))
+        online = await recv_until(a, "presence")
+        assert (online["user"]["username"], online["status"]) == ("bob", "online")
+        server_b.stop(signal.SIGKILL)
+        offline = await recv_until(a, "presence", timeout=8)
+        assert (offline["user"]["username"], offline["status"]) == ("bob", "offline")
+        await b.close()
