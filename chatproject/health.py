@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -35,13 +36,18 @@ def _redis() -> str | None:
     return None
 
 
-def _channel_layer() -> str | None:
+async def _layer_round_trip() -> None:
     layer = get_channel_layer()
     if layer is None:
         raise RuntimeError("no channel layer configured")
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.send)(channel, {"type": "health.check"})
-    async_to_sync(layer.receive)(channel)
+    # One event loop for all three steps: the pub/sub layer's subscriptions belong to a loop.
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": "health.check"})
+    await asyncio.wait_for(layer.receive(channel), timeout=2)
+
+
+def _channel_layer() -> str | None:
+    async_to_sync(_layer_round_trip)()
     return None
 
 

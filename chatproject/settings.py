@@ -106,9 +106,19 @@ MONGODB_TIMEOUT_MS = env.int("MONGODB_TIMEOUT_MS", default=3000)
 # --- Redis (channel layer, cache for rate limits, Celery broker) ------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
+    # "pubsub": one Redis PUBLISH per event, fanned out to local sockets in each process;
+    # "core": channels_redis' list-per-channel layer (one Redis entry per receiving socket).
+    # Both are at-most-once; consumers fill gaps from MongoDB. bench/ measured the choice.
+    _layers = {
+        "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "core": "channels_redis.core.RedisChannelLayer",
+    }
+    _layer = env.str("CHANNEL_LAYER", default="pubsub")
+    if _layer not in _layers:
+        raise ImproperlyConfigured("CHANNEL_LAYER must be pubsub or core")
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": _layers[_layer],
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
