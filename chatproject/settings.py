@@ -226,3 +226,4 @@ WS_FLOOD_BURST = env.int("WS_FLOOD_BURST", default=60)
 WS_TICK_SECONDS = env.float("WS_TICK_SECONDS", default=5.0)  # catch-up poll and presence refresh
 WS_PRESENCE_TTL_SECONDS = env.float("WS_PRESENCE_TTL_SECONDS", default=30.0)
 WS_REPLAY_WINDOW = env.int("WS_REPLAY_WINDOW", default=500)
+WS_PRESENCE_PUSH_LIMIT = env.int("WS_PRESENCE_PUSH_LIMIT", default=200)  # members; bigger rooms poll presence

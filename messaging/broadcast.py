@@ -6,6 +6,7 @@ down the publish is logged and dropped, and clients catch up by `version` on rec
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -23,13 +24,26 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-async def publish_async(group: str, event: dict[str, Any]) -> None:
+def frame_text(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+async def publish_async(group: str, frame: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    message = frame.get("message")
+    user = frame.get("user")
+    event = {
+        "type": "room.event",  # handled by RoomConsumer.room_event
+        "kind": frame["type"],
+        "version": message["version"] if isinstance(message, dict) else None,
+        "sender": user["id"] if isinstance(user, dict) else None,
+        # Serialised once here, not once per receiving socket: a 1,000-member room costs one dumps.
+        "text": frame_text(frame),
+    }
     try:
-        # The consumer's `room_event` handler forwards `frame` to its socket.
-        await layer.group_send(group, {"type": "room.event", "frame": event})
+        await layer.group_send(group, event)
     except Exception:
         logger.warning("channel layer publish to %s failed", group, exc_info=logger.isEnabledFor(logging.DEBUG))
 

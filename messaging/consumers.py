@@ -26,6 +26,7 @@ from chatproject.errors import ApiError, Forbidden, NotFound, as_api_error
 from messaging import broadcast, events, presence, selectors, services, store
 from messaging.hub import hub
 from messaging.payloads import message_payloads
+from rooms.models import Membership
 from rooms.selectors import membership_get, room_require_member
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     room_id: int
     user: User
     last_version: int = 0  # highest room version delivered to this socket, in order
+    push_presence: bool = False  # small rooms only (WS_PRESENCE_PUSH_LIMIT)
 
     async def connect(self) -> None:
         # Accept first: a close code (4401, 4403, ...) can only travel on an open socket.
@@ -132,7 +134,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 except Exception:
                     logger.debug("group_discard failed", exc_info=logger.isEnabledFor(logging.DEBUG))
         try:
-            if await presence.backend().leave(self.room_id, self.user.pk, self.channel_name):
+            went_offline = await presence.backend().leave(self.room_id, self.user.pk, self.channel_name)
+            if went_offline and getattr(self, "push_presence", False):
                 await broadcast.publish_async(
                     broadcast.room_group(self.room_id), events.presence(user_payload(self.user), "offline")
                 )
@@ -213,29 +216,27 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # --- server -> client ------------------------------------------------------------------
 
     async def room_event(self, event: dict[str, Any]) -> None:
-        """A frame published to the room group (see broadcast.publish_async)."""
-        frame = event["frame"]
-        kind = frame.get("type")
+        """A frame published to the room group (built by broadcast.publish_async)."""
+        kind = event["kind"]
         if kind in (events.MESSAGE_NEW, events.MESSAGE_UPDATED):
-            await self._deliver_message_frame(frame)
+            await self._deliver_message_text(int(event["version"]), event["text"])
         elif kind in (events.TYPING, events.PRESENCE):
-            if frame["user"]["id"] != str(self.user.pk):  # a user's own signals are not news to them
-                await self._send_frame(frame)
+            if event["sender"] != str(self.user.pk):  # a user's own signals are not news to them
+                await self.send(text_data=event["text"])
         else:
-            await self._send_frame(frame)
+            await self.send(text_data=event["text"])
 
     async def membership_revoked(self, event: dict[str, Any]) -> None:
         if int(event["room_id"]) == self.room_id:
             await self._send_frame(events.error("not_a_member", "You are no longer a member of this room."))
             await self.close(code=CLOSE_FORBIDDEN, reason="removed from room")
 
-    async def _deliver_message_frame(self, frame: dict[str, Any]) -> None:
-        version = int(frame["message"]["version"])
+    async def _deliver_message_text(self, version: int, text: str) -> None:
         async with self._delivery:
             if version <= self.last_version:
                 return  # already delivered by a replay or a catch-up
             if version == self.last_version + 1:
-                await self._send_frame(frame)
+                await self.send(text_data=text)
                 self.last_version = version
                 return
         await self.catch_up(version)  # a gap: an earlier signal is late or lost
@@ -261,12 +262,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 self.last_version = window_end
 
     async def _announce_presence(self) -> None:
+        # In big rooms a join storm would cost members squared frames: there presence is polled
+        # (GET /api/rooms/{id}/presence) instead of pushed.
+        size = await database_sync_to_async(_room_size)(self.room_id)
+        self.push_presence = size <= settings.WS_PRESENCE_PUSH_LIMIT
         try:
             backend = presence.backend()
             came_online = await backend.join(self.room_id, self.user.pk, self.channel_name)
             online = await backend.online(self.room_id)
         except Exception:
             logger.warning("presence unavailable", exc_info=logger.isEnabledFor(logging.DEBUG))
+            return
+        if not self.push_presence:
             return
         users = await database_sync_to_async(_users_by_id)(online - {self.user.pk})
         for user in users:
@@ -293,7 +300,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         return since if since >= 0 else -1
 
     async def _send_frame(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
+        await self.send(text_data=broadcast.frame_text(frame))
 
 
 def _changes_as_frames(room_id: int, after: int, upto: int, known: int) -> list[tuple[dict[str, Any], int]]:
@@ -306,6 +313,10 @@ def _changes_as_frames(room_id: int, after: int, upto: int, known: int) -> list[
         frame = events.message_new(payload) if is_new else events.message_updated(payload)
         frames.append((frame, message.version))
     return frames
+
+
+def _room_size(room_id: int) -> int:
+    return Membership.objects.filter(room_id=room_id).count()
 
 
 def _users_by_id(ids: set[int]) -> list[User]:

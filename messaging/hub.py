@@ -65,6 +65,8 @@ class Hub:
         backend = presence.backend()
         await backend.refresh([(c.room_id, c.user.pk, c.channel_name) for s in snapshot.values() for c in s])
         for room_id, user_id in await backend.sweep(list(snapshot)):
+            if not any(consumer.push_presence for consumer in snapshot[room_id]):
+                continue
             user = await database_sync_to_async(User.objects.filter(pk=user_id).first)()
             if user is not None:
                 await broadcast.publish_async(

@@ -37,16 +37,19 @@ class RedisPresence:
     def __init__(self, url: str, ttl: float) -> None:
         self.url = url
         self.ttl = ttl
-        self._clients: dict[int, Any] = {}
+        self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
 
     def _redis(self) -> Any:
         import redis.asyncio as aioredis
 
-        loop_id = id(asyncio.get_running_loop())  # a client belongs to one event loop
-        client = self._clients.get(loop_id)
+        loop = asyncio.get_running_loop()  # a client belongs to one event loop
+        client = self._clients.get(loop)
         if client is None:
+            # Sync callers (async_to_sync) bring short-lived loops: forget the closed ones.
+            for stale in [known for known in self._clients if known.is_closed()]:
+                del self._clients[stale]
             client = aioredis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
-            self._clients[loop_id] = client
+            self._clients[loop] = client
         return client
 
     @staticmethod
@@ -134,6 +137,13 @@ class LocalPresence:
 
 
 _backend: PresenceBackend | None = None
+
+
+def online_user_ids(room_id: int) -> set[int]:
+    """For sync callers (the REST presence view)."""
+    from asgiref.sync import async_to_sync
+
+    return set(async_to_sync(backend().online)(room_id))
 
 
 def backend() -> PresenceBackend:

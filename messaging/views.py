@@ -10,9 +10,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import request_user
+from accounts.models import User, request_user
+from accounts.serializers import UserSerializer, user_payload
 from chatproject.errors import InvalidInput
-from messaging import selectors, services
+from messaging import presence, selectors, services
 from messaging.serializers import (
     EditRecordSerializer,
     MessageEditSerializer,
@@ -21,6 +22,7 @@ from messaging.serializers import (
     MessageSerializer,
     ReactionRequestSerializer,
 )
+from rooms.selectors import room_require_member
 
 
 def _json_object(request: Request) -> dict[str, Any]:
@@ -126,3 +128,14 @@ class MessageThreadView(APIView):
             user=request_user(request), message_id=message_id, after=params.get("after"), limit=params.get("limit")
         )
         return _page_response(request, page)
+
+
+class RoomPresenceView(APIView):
+    """Who is online in a room now: how clients of big rooms (no pushed presence) learn it."""
+
+    @extend_schema(responses={200: UserSerializer(many=True)})
+    def get(self, request: Request, room_id: str) -> Response:
+        membership = room_require_member(request_user(request), room_id)
+        online = presence.online_user_ids(membership.room_id)
+        users = User.objects.filter(pk__in=online).order_by("username")
+        return Response({"results": [user_payload(u) for u in users], "next": None})

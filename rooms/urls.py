@@ -1,5 +1,6 @@
 from django.urls import re_path
 
+from messaging.views import RoomPresenceView
 from rooms import views
 
 urlpatterns = [
@@ -8,4 +9,5 @@ urlpatterns = [
     re_path(r"^(?P<room_id>[^/]+)/members/?$", views.RoomMembersView.as_view(), name="room-members"),
     re_path(r"^(?P<room_id>[^/]+)/members/(?P<user_id>[^/]+)/?$", views.RoomMemberView.as_view(), name="room-member"),
     re_path(r"^(?P<room_id>[^/]+)/read/?$", views.RoomReadView.as_view(), name="room-read"),
+    re_path(r"^(?P<room_id>[^/]+)/presence/?$", RoomPresenceView.as_view(), name="room-presence"),
 ]

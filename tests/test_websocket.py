@@ -288,3 +288,19 @@ async def test_ping_pong(server: ServerProcess, alice: User) -> None:
 def test_ticket_endpoint_is_in_the_schema(server: ServerProcess) -> None:
     schema = httpx.get(f"{server.http}/api/schema/?format=json").json()
     assert "/api/auth/ws-ticket/" in schema["paths"]
+
+
+async def test_big_rooms_poll_presence_instead_of_pushing(server: ServerProcess, alice: User, bob: User) -> None:
+    room = make_room(alice, bob)
+    extra = User.objects.bulk_create([User(username=f"crowd{i}", password="!") for i in range(200)])
+    Membership.objects.bulk_create([Membership(room=room, user=u) for u in extra])  # 202 > WS_PRESENCE_PUSH_LIMIT
+    async with connect(server.ws_url(room.pk), token(alice)) as a, connect(server.ws_url(room.pk), token(bob)):
+        await asyncio.sleep(0.3)
+        await a.send('{"type": "ping"}')
+        frames = []
+        while (frame := await recv_json(a))["type"] != "pong":
+            frames.append(frame)
+        assert not [f for f in frames if f["type"] == "presence"]
+        online = rest(server, alice).get(f"/api/rooms/{room.pk}/presence").json()["results"]
+        assert {u["username"] for u in online} == {"alice", "bob"}
+    assert rest(server, extra[0]).get(f"/api/rooms/{room.pk}/presence").json()["results"] == []

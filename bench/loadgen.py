@@ -1,0 +1,254 @@
+"""WebSocket load generator (its own process): fan-out steps up to the knee, and held connections.
+
+fanout: N member sockets in one room, S of them sending `message.send` at a stepped rate. Every
+receiver checks what it gets: lost (an acknowledged message that never arrived), duplicated,
+reordered (a version not above the previous one). A step passes with p99 send->deliver under
+the limit and none of the three; the knee is the last passing step. Then one step at half the
+knee gives the latency figures. Any loss, duplicate or reorder at the knee or below fails the run.
+
+hold: opens COUNT authenticated sockets (each proven by a ping/pong), prints a line, then waits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import websockets
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - uvloop is in the bench requirements
+    uvloop = None
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+@dataclass
+class StepStats:
+    latencies_ms: list[float] = field(default_factory=list)
+    ack_ms: list[float] = field(default_factory=list)
+    received: int = 0
+    duplicates: int = 0
+    reordered: int = 0
+    acked: set[int] = field(default_factory=set)
+
+
+class Member:
+    def __init__(self, ws: Any, index: int) -> None:
+        self.ws = ws
+        self.index = index
+        self.seen: set[tuple[int, int]] = set()
+        self.last_version = 0
+        self.sent_at: dict[str, int] = {}
+
+
+class Fanout:
+    def __init__(self, members: list[Member]) -> None:
+        self.members = members
+        self.steps: dict[int, StepStats] = {}
+
+    async def read(self, member: Member) -> None:
+        loads = orjson.loads
+        async for raw in member.ws:
+            now = time.perf_counter_ns()
+            frame = loads(raw)
+            kind = frame.get("type")
+            if kind == "message.new":
+                message = frame["message"]
+                step_text, number_text, sent_text = message["body"].split("|")
+                step = self.steps.get(int(step_text))
+                if step is None:
+                    continue
+                key = (int(step_text), int(number_text))
+                if key in member.seen:
+                    step.duplicates += 1
+                    continue
+                member.seen.add(key)
+                if message["version"] <= member.last_version:
+                    step.reordered += 1
+                member.last_version = message["version"]
+                step.received += 1
+                step.latencies_ms.append((now - int(sent_text)) / 1e6)
+            elif kind == "message.ack":
+                client_id = frame["client_id"]
+                sent = member.sent_at.pop(client_id, None)
+                step_text, number_text = client_id.split("-")
+                step = self.steps.get(int(step_text))
+                if sent is not None and step is not None:
+                    step.ack_ms.append((now - sent) / 1e6)
+                    step.acked.add(int(number_text))
+
+    async def run_step(self, step_id: int, senders: int, rate: float, seconds: float, drain: float) -> dict[str, Any]:
+        stats = self.steps[step_id] = StepStats()
+        total = max(1, int(rate * seconds))
+        start = time.perf_counter()
+        for number in range(total):
+            due = start + number / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sender = self.members[number % senders]
+            client_id = f"{step_id}-{number}"
+            sent = time.perf_counter_ns()
+            sender.sent_at[client_id] = sent
+            body = f"{step_id}|{number}|{sent}"
+            try:
+                await sender.ws.send(orjson.dumps({"type": "message.send", "body": body, "client_id": client_id}))
+            except websockets.ConnectionClosed:
+                break
+        send_seconds = time.perf_counter() - start
+        members = len(self.members)
+        deadline = time.perf_counter() + drain
+        while time.perf_counter() < deadline and (len(stats.acked) < total or stats.received < total * members):
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - start
+        expected = len(stats.acked) * members
+        lost = max(0, expected - stats.received)
+        return {
+            "step": step_id,
+            "target_msgs_per_s": rate,
+            "sent": total,
+            "acked": len(stats.acked),
+            "members": members,
+            "deliveries": stats.received,
+            "deliveries_per_s": round(len(stats.acked) * members / max(send_seconds, 1e-9)),
+            "send_seconds": round(send_seconds, 2),
+            "elapsed_seconds": round(elapsed, 2),
+            "lost": lost,
+            "duplicated": stats.duplicates,
+            "reordered": stats.reordered,
+            "p50_ms": round(percentile(stats.latencies_ms, 50), 2),
+            "p99_ms": round(percentile(stats.latencies_ms, 99), 2),
+            "p999_ms": round(percentile(stats.latencies_ms, 99.9), 2),
+            "ack_p50_ms": round(percentile(stats.ack_ms, 50), 2),
+            "ack_p99_ms": round(percentile(stats.ack_ms, 99), 2),
+            "mean_ms": round(statistics.fmean(stats.latencies_ms), 2) if stats.latencies_ms else None,
+        }
+
+
+def load_tokens(path: str) -> list[str]:
+    with open(path) as handle:
+        return list(json.load(handle)["tokens"])
+
+
+async def open_sockets(url: str, tokens: list[str], concurrency: int = 50) -> list[Any]:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(token: str) -> Any:
+        async with gate:
+            ws = await websockets.connect(
+                url,
+                additional_headers={"Authorization": f"Bearer {token}"},
+                open_timeout=60,
+                ping_interval=None,
+                max_size=2**22,
+                max_queue=None,
+            )
+            await ws.send('{"type":"ping"}')
+            while True:  # skip presence frames until the pong proves the socket is authenticated
+                frame = orjson.loads(await asyncio.wait_for(ws.recv(), 60))
+                if frame.get("type") == "pong":
+                    return ws
+
+    return list(await asyncio.gather(*(one(t) for t in tokens)))
+
+
+async def fanout(args: argparse.Namespace) -> None:
+    tokens = load_tokens(args.tokens)[: args.members]
+    sockets = await open_sockets(args.url, tokens)
+    members = [Member(ws, i) for i, ws in enumerate(sockets)]
+    run = Fanout(members)
+    readers = [asyncio.create_task(run.read(m)) for m in members]
+    await asyncio.sleep(args.settle)
+    senders = min(args.senders, len(members))
+    results = []
+    knee = None
+    step_id = 0
+    for rate in [float(r) for r in args.rates.split(",")]:
+        step_id += 1
+        result = await run.run_step(step_id, senders, rate, args.step_seconds, args.drain)
+        result["passed"] = (
+            result["lost"] == 0
+            and result["duplicated"] == 0
+            and result["reordered"] == 0
+            and result["p99_ms"] < args.p99_limit_ms
+            and result["acked"] >= 0.95 * result["sent"]
+        )
+        results.append(result)
+        print(json.dumps({"progress": result}), file=sys.stderr, flush=True)
+        if not result["passed"]:
+            break
+        knee = result
+    half = None
+    if knee is not None:
+        step_id += 1
+        half = await run.run_step(step_id, senders, knee["target_msgs_per_s"] / 2, args.step_seconds * 1.5, args.drain)
+    for reader in readers:
+        reader.cancel()
+    for ws in sockets:
+        await ws.close()
+    integrity_ok = all(r["duplicated"] == 0 and r["reordered"] == 0 for r in results) and all(
+        r["lost"] == 0 for r in results if r["passed"]
+    )
+    if half is not None:
+        integrity_ok = integrity_ok and half["lost"] == 0 and half["duplicated"] == 0 and half["reordered"] == 0
+    print(json.dumps({"steps": results, "knee": knee, "half_knee": half, "integrity_ok": integrity_ok}))
+
+
+async def hold(args: argparse.Namespace) -> None:
+    tokens = load_tokens(args.tokens)[: args.count]
+    started = time.perf_counter()
+    sockets = await open_sockets(args.url, tokens, concurrency=args.concurrency)
+    print(json.dumps({"held": len(sockets), "seconds": round(time.perf_counter() - started, 1)}), flush=True)
+    # Keep reading so the server's frames do not pile up, until the orchestrator ends us.
+    drains = [asyncio.create_task(_drain(ws)) for ws in sockets]
+    await asyncio.sleep(args.hold_seconds)
+    for task in drains:
+        task.cancel()
+
+
+async def _drain(ws: Any) -> None:
+    async for _ in ws:
+        pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="mode", required=True)
+    fan = sub.add_parser("fanout")
+    fan.add_argument("--url", required=True)
+    fan.add_argument("--tokens", required=True)
+    fan.add_argument("--members", type=int, required=True)
+    fan.add_argument("--senders", type=int, default=10)
+    fan.add_argument("--rates", required=True, help="messages/s per step, comma-separated, ascending")
+    fan.add_argument("--step-seconds", type=float, default=3.0)
+    fan.add_argument("--drain", type=float, default=3.0)
+    fan.add_argument("--settle", type=float, default=1.0)
+    fan.add_argument("--p99-limit-ms", type=float, default=100.0)
+    held = sub.add_parser("hold")
+    held.add_argument("--url", required=True)
+    held.add_argument("--tokens", required=True)
+    held.add_argument("--count", type=int, required=True)
+    held.add_argument("--concurrency", type=int, default=100)
+    held.add_argument("--hold-seconds", type=float, default=600)
+    args = parser.parse_args()
+    runner = uvloop.run if uvloop is not None else asyncio.run
+    runner(fanout(args) if args.mode == "fanout" else hold(args))
+
+
+if __name__ == "__main__":
+    main()
