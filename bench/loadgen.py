@@ -107,7 +107,9 @@ class Fanout:
             sender.sent_at[client_id] = sent
             body = f"{step_id}|{number}|{sent}"
             try:
-                await sender.ws.send(orjson.dumps({"type": "message.send", "body": body, "client_id": client_id}))
+                await sender.ws.send(
+                    orjson.dumps({"type": "message.send", "body": body, "client_id": client_id}).decode()
+                )
             except websockets.ConnectionClosed:
                 break
         send_seconds = time.perf_counter() - start
@@ -189,7 +191,13 @@ async def fanout(args: argparse.Namespace) -> None:
             and result["acked"] >= 0.95 * result["sent"]
         )
         results.append(result)
-        print(json.dumps({"progress": result}), file=sys.stderr, flush=True)
+        print(
+            f"    step {step_id}: {result['deliveries_per_s']:>7} deliveries/s, p99 {result['p99_ms']} ms, "
+            f"acked {result['acked']}/{result['sent']}, lost {result['lost']}, "
+            f"{'pass' if result['passed'] else 'FAIL'}",
+            file=sys.stderr,
+            flush=True,
+        )
         if not result["passed"]:
             break
         knee = result

@@ -146,17 +146,14 @@ def _create_indexes(db: Database[dict[str, Any]]) -> None:
     messages.create_index([("room_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="room_seq")
     messages.create_index([("room_id", ASCENDING), ("version", ASCENDING)], unique=True, name="room_version")
     # Idempotency lives in storage, not in a cache: one message per (room, author, client_id).
+    # Every message has an `idem_key` (the client's id, or a random server one) so the unique
+    # index needs no partial filter: SecantusDB never plans partial indexes (a full scan).
     messages.create_index(
-        [("room_id", ASCENDING), ("author_id", ASCENDING), ("client_id", ASCENDING)],
+        [("room_id", ASCENDING), ("author_id", ASCENDING), ("idem_key", ASCENDING)],
         unique=True,
-        partialFilterExpression={"client_id": {"$type": "string"}},
-        name="room_author_client_id",
+        name="room_author_idem_key",
     )
-    messages.create_index(
-        [("parent_id", ASCENDING), ("seq", ASCENDING)],
-        partialFilterExpression={"parent_id": {"$type": "objectId"}},
-        name="thread_seq",
-    )
+    messages.create_index([("parent_id", ASCENDING), ("seq", ASCENDING)], name="thread_seq")
     db["message_edits"].create_index([("message_id", ASCENDING), ("replaced_at", ASCENDING)], name="message_edits")
 
 
@@ -287,7 +284,7 @@ def insert_message(
     def work(session: ClientSession) -> tuple[StoredMessage, bool, StoredMessage | None]:
         if client_id is not None:
             existing = _messages().find_one(
-                {"room_id": room_id, "author_id": author_id, "client_id": client_id}, session=session
+                {"room_id": room_id, "author_id": author_id, "idem_key": _idem_key(client_id)}, session=session
             )
             if existing is not None:
                 return _to_message(existing), False, None
@@ -297,8 +294,9 @@ def insert_message(
             if parent is None or parent["deleted"] or parent.get("parent_id") is not None:
                 raise ParentInvalid(parent_id)
         seq, version = _allocate(session, room_id, posts=1, changes=2 if parent is not None else 1)
+        oid = ObjectId()
         doc: dict[str, Any] = {
-            "_id": ObjectId(),
+            "_id": oid,
             "room_id": room_id,
             "seq": seq,
             "version": version - 1 if parent is not None else version,
@@ -312,6 +310,7 @@ def insert_message(
             "reply_count": 0,
             "last_reply_at": None,
             "client_id": client_id,
+            "idem_key": _idem_key(client_id) if client_id is not None else f"s:{oid}",
             "reactions": [],
             "attachments": attachments or [],
         }
@@ -332,10 +331,14 @@ def insert_message(
         if client_id is None:
             raise
         # Another process stored the same client_id between our look-up and our insert.
-        existing = _messages().find_one({"room_id": room_id, "author_id": author_id, "client_id": client_id})
+        existing = _messages().find_one({"room_id": room_id, "author_id": author_id, "idem_key": _idem_key(client_id)})
         if existing is None:
             raise
         return _to_message(existing), False, None
+
+
+def _idem_key(client_id: str) -> str:
+    return f"c:{client_id}"
 
 
 def _change_message(
@@ -463,10 +466,12 @@ def room_heads(room_ids: Iterable[int]) -> dict[int, RoomHead]:
 
 def count_unread(room_id: int, after_seq: int, reader_id: int, cap: int) -> int:
     """Messages by others after the read marker, counted up to `cap` (a bounded scan)."""
-    return _messages().count_documents(
-        {"room_id": room_id, "seq": {"$gt": after_seq}, "author_id": {"$ne": reader_id}, "deleted": False},
-        limit=cap,
-    )
+    return _messages().count_documents(_unread_filter(room_id, after_seq, reader_id), limit=cap, hint="room_seq")
+
+
+def _unread_filter(room_id: int, after_seq: int, reader_id: int) -> dict[str, Any]:
+    # With `$ne` in the filter SecantusDB's planner picks a collection scan: hence the hint.
+    return {"room_id": room_id, "seq": {"$gt": after_seq}, "author_id": {"$ne": reader_id}, "deleted": False}
 
 
 def edit_history(message_id: str) -> list[EditRecord]:
@@ -477,6 +482,31 @@ def edit_history(message_id: str) -> list[EditRecord]:
     return [
         EditRecord(body=doc["body"], written_at=doc["written_at"], replaced_at=doc["replaced_at"]) for doc in cursor
     ]
+
+
+def query_plans() -> dict[str, str]:
+    """The winning plan's stage of each hot query (a test proves none is a collection scan)."""
+    messages = _messages()
+    probes = {
+        "history": messages.find({"room_id": 1, "seq": {"$gte": 1, "$lte": 50}}).sort("seq", ASCENDING),
+        "changes": messages.find({"room_id": 1, "version": {"$gt": 0, "$lte": 500}}).sort("version", ASCENDING),
+        "idempotency": messages.find({"room_id": 1, "author_id": 1, "idem_key": _idem_key("x")}),
+        "thread": messages.find({"parent_id": ObjectId(), "seq": {"$gt": 0}}).sort("seq", ASCENDING).limit(50),
+        "by_id": messages.find({"_id": ObjectId()}),
+        "edits": _edits().find({"message_id": ObjectId()}).sort("replaced_at", ASCENDING),
+        "unread": messages.find(_unread_filter(1, 0, 1)).hint("room_seq"),
+        "heads": _counters().find({"_id": {"$in": [1, 2]}}),
+    }
+    return {name: _plan_stages(cursor.explain()) for name, cursor in probes.items()}
+
+
+def _plan_stages(explained: dict[str, Any]) -> str:
+    stages: list[str] = []
+    node: Any = explained.get("queryPlanner", {}).get("winningPlan", {})
+    while isinstance(node, dict) and node:
+        stages.append(str(node.get("stage", "?")))
+        node = node.get("inputStage") or node.get("queryPlan") or {}
+    return ">".join(stages)
 
 
 def _to_message(doc: dict[str, Any]) -> StoredMessage:

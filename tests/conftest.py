@@ -74,15 +74,20 @@ def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _close_server_sessions(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
-    """Server processes under test may leave PostgreSQL sessions behind (a SIGKILL does)."""
-    yield
+def _close_server_sessions(django_db_setup: Any) -> Iterator[None]:
+    """Server processes under test may leave PostgreSQL sessions behind (a SIGKILL does),
+    which would stop pytest-django from dropping the test database."""
     from django.db import connection
 
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid()"
+    params = {**connection.get_connection_params(), "dbname": "postgres"}
+    test_db = connection.settings_dict["NAME"]
+    yield
+    import psycopg
+
+    with psycopg.connect(**params, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (test_db,),
         )
 
 

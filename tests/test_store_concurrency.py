@@ -138,3 +138,11 @@ def test_edits_and_reactions_interleaved_with_posts_keep_versions_unique() -> No
     assert versions == sorted(set(versions))
     assert changed[-1].version == head.version
     assert len(store.edit_history(first.id)) == 20
+
+
+def test_hot_queries_use_indexes_not_collection_scans() -> None:
+    store.insert_message(room_id=1, author_id=1, body="seed", now=timezone.now(), client_id="x")
+    plans = store.query_plans()
+    assert set(plans) >= {"history", "changes", "idempotency", "thread", "by_id", "edits", "unread", "heads"}
+    for name, stages in plans.items():
+        assert ("COLLSCAN" not in stages and "SCAN" in stages) or "IDHACK" in stages, (name, stages)
