@@ -127,7 +127,7 @@ class Fanout:
             "acked": len(stats.acked),
             "members": members,
             "deliveries": stats.received,
-            "deliveries_per_s": round(len(stats.acked) * members / max(send_seconds, 1e-9)),
+            "deliveries_per_s": round(len(stats.acked) * members / max(send_seconds, seconds)),
             "send_seconds": round(send_seconds, 2),
             "elapsed_seconds": round(elapsed, 2),
             "lost": lost,

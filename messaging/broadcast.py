@@ -35,7 +35,8 @@ async def publish_async(group: str, frame: dict[str, Any]) -> None:
     message = frame.get("message")
     user = frame.get("user")
     event = {
-        "type": "room.event",  # handled by RoomConsumer.room_event
+        "type": "room.event",  # fanned out to local sockets by messaging.hub
+        "group": group,
         "kind": frame["type"],
         "version": message["version"] if isinstance(message, dict) else None,
         "sender": user["id"] if isinstance(user, dict) else None,
@@ -65,3 +66,27 @@ async def notify_async(group: str, kind: str, **data: Any) -> None:
 
 def notify(group: str, kind: str, **data: Any) -> None:
     async_to_sync(notify_async)(group, kind, **data)
+
+
+async def new_channel() -> str:
+    layer = get_channel_layer()
+    assert layer is not None
+    return str(await layer.new_channel())
+
+
+async def subscribe(group: str, channel: str) -> None:
+    layer = get_channel_layer()
+    assert layer is not None
+    await layer.group_add(group, channel)
+
+
+async def unsubscribe(group: str, channel: str) -> None:
+    layer = get_channel_layer()
+    assert layer is not None
+    await layer.group_discard(group, channel)
+
+
+async def receive(channel: str) -> dict[str, Any]:
+    layer = get_channel_layer()
+    assert layer is not None
+    return dict(await layer.receive(channel))

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -66,6 +67,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
     last_version: int = 0  # highest room version delivered to this socket, in order
     push_presence: bool = False  # small rooms only (WS_PRESENCE_PUSH_LIMIT)
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' own dispatch hops to a thread before every handler to close stale database
+        # connections: one thread round trip per delivered frame, the fan-out bottleneck. Every
+        # database call here goes through database_sync_to_async, which does that in its thread.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
         # Accept first: a close code (4401, 4403, ...) can only travel on an open socket.
         await self.accept()
@@ -73,6 +83,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self._tasks: list[asyncio.Task[None]] = []
         self._joined = False
         self._gate = FloodGate(settings.WS_FLOOD_RATE, settings.WS_FLOOD_BURST)
+        # While > 0 (connecting, or own sends awaiting their ack), live frames wait in `_held`.
+        self._holds = 1
+        self._held: list[tuple[int, str]] = []
         try:
             identity = await database_sync_to_async(authenticate_socket)(self.scope)
             membership = await database_sync_to_async(room_require_member)(
@@ -99,15 +112,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_BAD_REQUEST, reason="invalid since")
             return
 
-        assert self.channel_layer is not None
         try:
-            # Subscribe before reading the store: nothing committed after this point can be missed.
-            await self.channel_layer.group_add(broadcast.room_group(self.room_id), self.channel_name)
-            await self.channel_layer.group_add(broadcast.user_group(self.user.pk), self.channel_name)
-        except Exception:
-            logger.warning("channel layer unavailable on connect", exc_info=logger.isEnabledFor(logging.DEBUG))
+            await broadcast.subscribe(broadcast.user_group(self.user.pk), self.channel_name)
+        except Exception as exc:  # noqa: BLE001 - Redis down: membership is re-checked on catch-up
+            logger.warning("channel layer unavailable on connect: %r", exc)
         self._joined = True
-        hub().register(self)
+        # Subscribed before reading the store: nothing committed after this point can be missed.
+        await hub().register(self)
         if identity.expires_at is not None:
             self._tasks.append(asyncio.get_running_loop().create_task(self._close_at(identity.expires_at)))
 
@@ -119,20 +130,26 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.last_version = min(since, head_version)
             await self.catch_up(head_version)
             await self._send_frame(events.sync_done(self.last_version))
+        await self._release_hold()
         await self._announce_presence()
+
+    async def _release_hold(self) -> None:
+        self._holds -= 1
+        if not self._holds:
+            held, self._held = sorted(self._held), []
+            for version, text in held:
+                await self.deliver_message_text(version, text)
 
     async def disconnect(self, code: int) -> None:
         for task in getattr(self, "_tasks", []):
             task.cancel()
         if not getattr(self, "_joined", False):
             return
-        hub().unregister(self)
-        if self.channel_layer is not None:
-            for group in (broadcast.room_group(self.room_id), broadcast.user_group(self.user.pk)):
-                try:
-                    await self.channel_layer.group_discard(group, self.channel_name)
-                except Exception:
-                    logger.debug("group_discard failed", exc_info=logger.isEnabledFor(logging.DEBUG))
+        await hub().unregister(self)
+        try:
+            await broadcast.unsubscribe(broadcast.user_group(self.user.pk), self.channel_name)
+        except Exception as exc:  # noqa: BLE001 - a stale subscription only costs traffic
+            logger.debug("user group unsubscribe failed: %r", exc)
         try:
             went_offline = await presence.backend().leave(self.room_id, self.user.pk, self.channel_name)
             if went_offline and getattr(self, "push_presence", False):
@@ -193,14 +210,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
             raise ApiError("message.send needs a client_id.", code="invalid", fields={"client_id": ["Required."]})
         if "body" not in frame:
             raise ApiError("message.send needs a body.", code="invalid", fields={"body": ["Required."]})
-        result = await database_sync_to_async(services.message_post)(
-            user=self.user,
-            room_id=self.room_id,
-            body=frame["body"],
-            parent_id=frame.get("parent_id"),
-            client_id=frame["client_id"],
-        )
-        await self._send_frame(events.message_ack(frame["client_id"], result.message))
+        self._holds += 1  # the ack goes before this socket's own message.new (API.md's order)
+        try:
+            result = await database_sync_to_async(services.message_post)(
+                user=self.user,
+                room_id=self.room_id,
+                body=frame["body"],
+                parent_id=frame.get("parent_id"),
+                client_id=frame["client_id"],
+            )
+            await self._send_frame(events.message_ack(frame["client_id"], result.message))
+        finally:
+            await self._release_hold()
 
     async def _on_typing(self, frame: dict[str, Any]) -> None:
         state = frame.get("state")
@@ -215,31 +236,29 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     # --- server -> client ------------------------------------------------------------------
 
-    async def room_event(self, event: dict[str, Any]) -> None:
-        """A frame published to the room group (built by broadcast.publish_async)."""
-        kind = event["kind"]
-        if kind in (events.MESSAGE_NEW, events.MESSAGE_UPDATED):
-            await self._deliver_message_text(int(event["version"]), event["text"])
-        elif kind in (events.TYPING, events.PRESENCE):
-            if event["sender"] != str(self.user.pk):  # a user's own signals are not news to them
-                await self.send(text_data=event["text"])
-        else:
-            await self.send(text_data=event["text"])
-
     async def membership_revoked(self, event: dict[str, Any]) -> None:
         if int(event["room_id"]) == self.room_id:
             await self._send_frame(events.error("not_a_member", "You are no longer a member of this room."))
             await self.close(code=CLOSE_FORBIDDEN, reason="removed from room")
 
-    async def _deliver_message_text(self, version: int, text: str) -> None:
-        async with self._delivery:
-            if version <= self.last_version:
-                return  # already delivered by a replay or a catch-up
-            if version == self.last_version + 1:
-                await self.send(text_data=text)
+    async def deliver_message_text(self, version: int, text: str) -> None:
+        """A live `message.*` frame from the hub: sent if it is the next version, else a gap fill."""
+        if self._holds:
+            self._held.append((version, text))
+            return
+        if version <= self.last_version:
+            return  # already delivered by a replay or a catch-up
+        if version == self.last_version + 1 and not self._delivery.locked():
+            async with self._delivery:  # free, so taken without yielding
                 self.last_version = version
-                return
-        await self.catch_up(version)  # a gap: an earlier signal is late or lost
+                await self.send(text_data=text)
+            return
+        # A gap (an earlier signal is late or lost) or a catch-up in progress: the store decides,
+        # in a task of its own so the hub's fan-out to other sockets never waits on a query.
+        asyncio.get_running_loop().create_task(self.catch_up(version))
+
+    async def send_text(self, text: str) -> None:
+        await self.send(text_data=text)
 
     async def catch_up(self, upto_version: int) -> None:
         """Send every change in (last_version, upto_version] from the store, ascending by version."""

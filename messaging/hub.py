@@ -1,4 +1,8 @@
-"""Per-process registry of open room sockets and the ticker that keeps them honest.
+"""Per-process fan-out for room sockets, and the ticker that keeps them honest.
+
+One channel per process subscribes to the groups of the rooms that have sockets here; each
+event arrives once per process and is written to every local socket of its room, without a
+channel-layer message per socket (which in Channels costs a queue, a task and a decode each).
 
 Every WS_TICK_SECONDS, in one query for all rooms with sockets here, it compares each room's head
 version with what each socket has delivered and lets laggards catch up from the store: a signal
@@ -10,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -28,21 +32,83 @@ logger = logging.getLogger(__name__)
 class Hub:
     def __init__(self) -> None:
         self.rooms: dict[int, set[RoomConsumer]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self.groups: dict[str, int] = {}
+        self._subscribed: dict[int, asyncio.Future[None]] = {}
+        self._channel: str | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._receiver: asyncio.Task[None] | None = None
 
-    def register(self, consumer: RoomConsumer) -> None:
-        self.rooms.setdefault(consumer.room_id, set()).add(consumer)
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
+    async def register(self, consumer: RoomConsumer) -> None:
+        """Add a socket; returns once its room's events reach this process (or the layer is down)."""
+        room_id = consumer.room_id
+        self.rooms.setdefault(room_id, set()).add(consumer)
+        loop = asyncio.get_running_loop()
+        if self._ticker is None or self._ticker.done():
+            self._ticker = loop.create_task(self._tick_forever())
+        subscribed = self._subscribed.get(room_id)
+        if subscribed is None:
+            subscribed = self._subscribed[room_id] = loop.create_future()
+            try:
+                await self._subscribe(room_id)
+            except Exception as exc:  # noqa: BLE001 - Redis down: the ticker still delivers
+                logger.warning("room subscription failed: %r", exc)
+            finally:
+                subscribed.set_result(None)
+        await asyncio.shield(subscribed)
 
-    def unregister(self, consumer: RoomConsumer) -> None:
+    async def unregister(self, consumer: RoomConsumer) -> None:
         sockets = self.rooms.get(consumer.room_id)
-        if sockets is not None:
-            sockets.discard(consumer)
-            if not sockets:
-                del self.rooms[consumer.room_id]
+        if sockets is None:
+            return
+        sockets.discard(consumer)
+        if not sockets:
+            del self.rooms[consumer.room_id]
+            self._subscribed.pop(consumer.room_id, None)
+            group = broadcast.room_group(consumer.room_id)
+            self.groups.pop(group, None)
+            if self._channel is not None:
+                try:
+                    await broadcast.unsubscribe(group, self._channel)
+                except Exception as exc:  # noqa: BLE001 - a stale subscription only costs traffic
+                    logger.debug("room unsubscribe failed: %r", exc)
 
-    async def _run(self) -> None:
+    async def _subscribe(self, room_id: int) -> None:
+        if self._channel is None:
+            self._channel = await broadcast.new_channel()
+        if self._receiver is None or self._receiver.done():
+            self._receiver = asyncio.get_running_loop().create_task(self._receive_forever(self._channel))
+        group = broadcast.room_group(room_id)
+        self.groups[group] = room_id
+        await broadcast.subscribe(group, self._channel)
+
+    async def _receive_forever(self, channel: str) -> None:
+        while True:
+            try:
+                event = await broadcast.receive(channel)
+                await self.fan_out(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one bad event must not stop delivery
+                logger.warning("room event fan-out failed: %r", exc)
+                await asyncio.sleep(0.1)
+
+    async def fan_out(self, event: dict[str, Any]) -> None:
+        room_id = self.groups.get(str(event.get("group")))
+        sockets = list(self.rooms.get(room_id, ())) if room_id is not None else []
+        kind = event.get("kind")
+        text = event["text"]
+        if kind in (events.MESSAGE_NEW, events.MESSAGE_UPDATED):
+            version = int(event["version"])
+            for consumer in sockets:
+                await consumer.deliver_message_text(version, text)
+        else:
+            sender = event.get("sender")
+            for consumer in sockets:
+                # A user's own typing and presence are not news to them.
+                if sender is None or sender != str(consumer.user.pk):
+                    await consumer.send_text(text)
+
+    async def _tick_forever(self) -> None:
         while self.rooms:
             await asyncio.sleep(settings.WS_TICK_SECONDS)
             snapshot = {room_id: list(sockets) for room_id, sockets in self.rooms.items()}
@@ -54,6 +120,8 @@ class Hub:
                     logger.warning("websocket tick %s failed: %r", step.__name__, exc)
 
     async def catch_up(self, snapshot: dict[int, list[RoomConsumer]]) -> None:
+        if not snapshot:
+            return
         heads = await database_sync_to_async(store.room_heads)(list(snapshot))
         for room_id, sockets in snapshot.items():
             head = heads.get(room_id)

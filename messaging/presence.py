@@ -1,9 +1,8 @@
 """Who is online in a room, across processes, surviving the death of any of them.
 
-Each socket holds an entry `user:connection` in a Redis sorted set per room, scored by its expiry.
-Live processes refresh their entries; a dead process's entries expire and the next sweep by any
-process announces those users offline. Each change is one MULTI/EXEC, so of two sockets of one
-user opening (or closing) at once exactly one sees itself alone and announces it.
+Each socket holds an entry scored by its expiry. Live processes refresh their entries; a dead
+process's entries expire and the next sweep by any process announces those users offline. Every
+join and leave is O(log n) in the room's size, so a join storm costs no more than its sockets.
 Without Redis (the embedded single-process mode) the same rules run on a dict.
 """
 
@@ -33,7 +32,44 @@ class PresenceBackend(Protocol):
     async def sweep(self, room_ids: list[int]) -> list[tuple[int, int]]: ...
 
 
+# Each script is atomic in Redis: of two sockets of one user opening (or closing) at once on
+# different processes, exactly one sees the user come online (or go offline).
+_JOIN = """
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+local before = redis.call('ZCARD', KEYS[2])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+redis.call('ZADD', KEYS[1], 'GT', ARGV[1], ARGV[4])
+redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[4])
+return before == 0 and 1 or 0
+"""
+_LEAVE = """
+local removed = redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+if removed == 1 and redis.call('ZCARD', KEYS[2]) == 0 then
+  redis.call('ZREM', KEYS[1], ARGV[3])
+  return 1
+end
+return 0
+"""
+_SWEEP = """
+local gone = {}
+for _, uid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
+  local user_key = ARGV[2] .. uid
+  redis.call('ZREMRANGEBYSCORE', user_key, '-inf', ARGV[1])
+  if redis.call('ZCARD', user_key) == 0 then
+    redis.call('ZREM', KEYS[1], uid)
+    table.insert(gone, uid)
+  end
+end
+return gone
+"""
+
+
 class RedisPresence:
+    """Per room: a sorted set of user ids scored by their latest expiry (who is online);
+    per room and user: a sorted set of that user's connections (how many sockets)."""
+
     def __init__(self, url: str, ttl: float) -> None:
         self.url = url
         self.ttl = ttl
@@ -53,24 +89,22 @@ class RedisPresence:
         return client
 
     @staticmethod
-    def _key(room_id: int) -> str:
+    def _room_key(room_id: int) -> str:
         return f"presence:room:{room_id}"
+
+    @staticmethod
+    def _user_prefix(room_id: int) -> str:
+        return f"presence:room:{room_id}:user:"
 
     async def join(self, room_id: int, user_id: int, conn_id: str) -> bool:
         now = time.time()
-        async with self._redis().pipeline(transaction=True) as pipe:
-            pipe.zadd(self._key(room_id), {_member(user_id, conn_id): now + self.ttl})
-            pipe.zrangebyscore(self._key(room_id), now, "+inf")
-            _, live = await pipe.execute()
-        return sum(1 for m in live if _user_of(m) == user_id) == 1
+        keys = [self._room_key(room_id), f"{self._user_prefix(room_id)}{user_id}"]
+        args = [now + self.ttl, now, conn_id, user_id, int(self.ttl * 4) + 1]
+        return bool(await self._redis().eval(_JOIN, 2, *keys, *args))
 
     async def leave(self, room_id: int, user_id: int, conn_id: str) -> bool:
-        now = time.time()
-        async with self._redis().pipeline(transaction=True) as pipe:
-            pipe.zrem(self._key(room_id), _member(user_id, conn_id))
-            pipe.zrangebyscore(self._key(room_id), now, "+inf")
-            removed, live = await pipe.execute()
-        return bool(removed) and not any(_user_of(m) == user_id for m in live)
+        keys = [self._room_key(room_id), f"{self._user_prefix(room_id)}{user_id}"]
+        return bool(await self._redis().eval(_LEAVE, 2, *keys, time.time(), conn_id, user_id))
 
     async def refresh(self, entries: list[tuple[int, int, str]]) -> None:
         if not entries:
@@ -78,25 +112,22 @@ class RedisPresence:
         expiry = time.time() + self.ttl
         async with self._redis().pipeline(transaction=False) as pipe:
             for room_id, user_id, conn_id in entries:
-                pipe.zadd(self._key(room_id), {_member(user_id, conn_id): expiry})
+                user_key = f"{self._user_prefix(room_id)}{user_id}"
+                pipe.zadd(user_key, {conn_id: expiry})
+                pipe.expire(user_key, int(self.ttl * 4) + 1)
+                pipe.zadd(self._room_key(room_id), {str(user_id): expiry}, gt=True)
             await pipe.execute()
 
     async def online(self, room_id: int) -> set[int]:
-        live = await self._redis().zrangebyscore(self._key(room_id), time.time(), "+inf")
-        return {_user_of(m) for m in live}
+        live = await self._redis().zrangebyscore(self._room_key(room_id), time.time(), "+inf")
+        return {int(m) for m in live}
 
     async def sweep(self, room_ids: list[int]) -> list[tuple[int, int]]:
         went_offline: list[tuple[int, int]] = []
         now = time.time()
         for room_id in room_ids:
-            for member in await self._redis().zrangebyscore(self._key(room_id), "-inf", now):
-                user_id = _user_of(member)
-                async with self._redis().pipeline(transaction=True) as pipe:
-                    pipe.zrem(self._key(room_id), member)
-                    pipe.zrangebyscore(self._key(room_id), now, "+inf")
-                    removed, live = await pipe.execute()
-                if removed and not any(_user_of(m) == user_id for m in live):
-                    went_offline.append((room_id, user_id))
+            gone = await self._redis().eval(_SWEEP, 1, self._room_key(room_id), now, self._user_prefix(room_id))
+            went_offline.extend((room_id, int(uid)) for uid in gone)
         return went_offline
 
 

@@ -106,6 +106,8 @@ async def test_rejections_close_with_application_codes(
         (server.ws_url(private.pk), token(carol), 4404),
         (server.ws_url(999_999), token(alice), 4404),
         (server.ws_url("abc"), token(alice), 4404),
+        (server.ws_url(""), token(alice), 4404),
+        (f"ws://127.0.0.1:{server.port}/api/elsewhere", token(alice), 4404),
         (server.ws_url(public.pk, "since=-4"), token(alice), 4400),
     ]
     for url, credential, expected in cases:
