@@ -256,9 +256,9 @@ class Bench:
             proc, port = self.start_server(kind)
             try:
                 entry: dict[str, Any] = {"fanout": {}}
+                entry["hold"] = self.hold(kind, proc, port)  # first: RSS growth from a fresh server
                 for size in self.args.sizes:
                     entry["fanout"][str(size)] = self.fanout(kind, port, size)
-                entry["hold"] = self.hold(kind, proc, port)
                 report["servers"][kind] = entry
             finally:
                 self.stop(proc)
@@ -312,6 +312,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--connections", type=int, default=10_000)
     parser.add_argument("--step-seconds", type=float, default=3.0)
+    parser.add_argument("--uvicorn-workers", type=int, default=2)
+    parser.add_argument("--uvicorn-ws", default="websockets-sansio")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))

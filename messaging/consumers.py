@@ -65,6 +65,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     room_id: int
     user: User
     last_version: int = 0  # highest room version delivered to this socket, in order
+    _closed: bool = False
     push_presence: bool = False  # small rooms only (WS_PRESENCE_PUSH_LIMIT)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -141,6 +142,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self.deliver_message_text(version, text)
 
     async def disconnect(self, code: int) -> None:
+        self._closed = True
         for task in getattr(self, "_tasks", []):
             task.cancel()
         if not getattr(self, "_joined", False):
@@ -255,7 +257,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         # A gap (an earlier signal is late or lost) or a catch-up in progress: the store decides,
         # in a task of its own so the hub's fan-out to other sockets never waits on a query.
-        asyncio.get_running_loop().create_task(self.catch_up(version))
+        self.schedule_catch_up(version)
+
+    def schedule_catch_up(self, upto_version: int) -> None:
+        if self._closed:
+            return
+        task = asyncio.get_running_loop().create_task(self.catch_up(upto_version))
+        task.add_done_callback(_log_failure)
 
     async def send_text(self, text: str) -> None:
         await self.send(text_data=text)
@@ -263,7 +271,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def catch_up(self, upto_version: int) -> None:
         """Send every change in (last_version, upto_version] from the store, ascending by version."""
         async with self._delivery:
-            if upto_version <= self.last_version:
+            if upto_version <= self.last_version or self._closed:
                 return
             if await database_sync_to_async(membership_get)(self.user, self.room_id) is None:
                 await self.close(code=CLOSE_FORBIDDEN, reason="removed from room")
@@ -320,6 +328,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def _send_frame(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=broadcast.frame_text(frame))
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.debug("catch-up on a closing socket failed: %r", task.exception())
 
 
 def _changes_as_frames(room_id: int, after: int, upto: int, known: int) -> list[tuple[dict[str, Any], int]]:

@@ -97,16 +97,16 @@ class Hub:
         sockets = list(self.rooms.get(room_id, ())) if room_id is not None else []
         kind = event.get("kind")
         text = event["text"]
-        if kind in (events.MESSAGE_NEW, events.MESSAGE_UPDATED):
-            version = int(event["version"])
-            for consumer in sockets:
-                await consumer.deliver_message_text(version, text)
-        else:
-            sender = event.get("sender")
-            for consumer in sockets:
-                # A user's own typing and presence are not news to them.
-                if sender is None or sender != str(consumer.user.pk):
+        version = int(event["version"]) if kind in (events.MESSAGE_NEW, events.MESSAGE_UPDATED) else None
+        sender = event.get("sender")
+        for consumer in sockets:
+            try:
+                if version is not None:
+                    await consumer.deliver_message_text(version, text)
+                elif sender is None or sender != str(consumer.user.pk):  # own typing/presence is no news
                     await consumer.send_text(text)
+            except Exception as exc:  # noqa: BLE001 - a socket closing mid-send must not starve the others
+                logger.debug("delivery to a closing socket failed: %r", exc)
 
     async def _tick_forever(self) -> None:
         while self.rooms:
@@ -127,7 +127,7 @@ class Hub:
             head = heads.get(room_id)
             for consumer in sockets:
                 if head is not None and head.version > consumer.last_version:
-                    asyncio.get_running_loop().create_task(consumer.catch_up(head.version))
+                    consumer.schedule_catch_up(head.version)
 
     async def keep_presence(self, snapshot: dict[int, list[RoomConsumer]]) -> None:
         backend = presence.backend()
