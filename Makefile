@@ -8,7 +8,7 @@ TEST_ENV := SECRET_KEY=test-secret-key-not-for-production-0123456789abcdef \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/9} \
 	FAST_PASSWORD_HASHER=true
 
-.PHONY: run test lint typecheck check services venv clean
+.PHONY: run test lint typecheck check services venv clean bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ typecheck: $(STAMP)
 	$(TEST_ENV) $(VENV)/bin/mypy .
 
 check: lint typecheck test
+
+bench: $(STAMP) services
+	$(VENV)/bin/python bench/ws_bench.py
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -192,7 +192,8 @@ async def fanout(args: argparse.Namespace) -> None:
         )
         results.append(result)
         print(
-            f"    step {step_id}: {result['deliveries_per_s']:>7} deliveries/s, p50 {result['p50_ms']} p99 {result['p99_ms']} ms, "
+            f"    step {step_id}: {result['deliveries_per_s']:>7} deliveries/s, "
+            f"p50 {result['p50_ms']} p99 {result['p99_ms']} ms, "
             f"acked {result['acked']}/{result['sent']}, lost {result['lost']}, "
             f"{'pass' if result['passed'] else 'FAIL'}",
             file=sys.stderr,

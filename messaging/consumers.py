@@ -291,16 +291,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def _announce_presence(self) -> None:
         # In big rooms a join storm would cost members squared frames: there presence is polled
         # (GET /api/rooms/{id}/presence) instead of pushed.
-        size = await database_sync_to_async(_room_size)(self.room_id)
-        self.push_presence = size <= settings.WS_PRESENCE_PUSH_LIMIT
+        self.push_presence = await database_sync_to_async(_room_is_small)(self.room_id)
         try:
             backend = presence.backend()
             came_online = await backend.join(self.room_id, self.user.pk, self.channel_name)
+            if not self.push_presence:
+                return
             online = await backend.online(self.room_id)
-        except Exception:
-            logger.warning("presence unavailable", exc_info=logger.isEnabledFor(logging.DEBUG))
-            return
-        if not self.push_presence:
+        except Exception as exc:  # noqa: BLE001 - presence is best effort; messages are not
+            logger.warning("presence unavailable: %r", exc)
             return
         users = await database_sync_to_async(_users_by_id)(online - {self.user.pk})
         for user in users:
@@ -347,8 +346,10 @@ def _changes_as_frames(room_id: int, after: int, upto: int, known: int) -> list[
     return frames
 
 
-def _room_size(room_id: int) -> int:
-    return Membership.objects.filter(room_id=room_id).count()
+def _room_is_small(room_id: int) -> bool:
+    """At most WS_PRESENCE_PUSH_LIMIT members, counted no further than that (a bounded query)."""
+    limit = settings.WS_PRESENCE_PUSH_LIMIT
+    return Membership.objects.filter(room_id=room_id).values("id")[: limit + 1].count() <= limit
 
 
 def _users_by_id(ids: set[int]) -> list[User]:
