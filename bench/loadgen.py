@@ -152,14 +152,21 @@ async def open_sockets(url: str, tokens: list[str], concurrency: int = 50) -> li
 
     async def one(token: str) -> Any:
         async with gate:
-            ws = await websockets.connect(
-                url,
-                additional_headers={"Authorization": f"Bearer {token}"},
-                open_timeout=60,
-                ping_interval=None,
-                max_size=2**22,
-                max_queue=None,
-            )
+            for attempt in range(6):
+                try:
+                    ws = await websockets.connect(
+                        url,
+                        additional_headers={"Authorization": f"Bearer {token}"},
+                        open_timeout=60,
+                        ping_interval=None,
+                        max_size=2**22,
+                        max_queue=None,
+                    )
+                    break
+                except (OSError, websockets.InvalidHandshake):
+                    if attempt == 5:
+                        raise
+                    await asyncio.sleep(0.5 * 2**attempt)  # a busy server's backlog overflowed
             await ws.send('{"type":"ping"}')
             while True:  # skip presence frames until the pong proves the socket is authenticated
                 frame = orjson.loads(await asyncio.wait_for(ws.recv(), 60))

@@ -233,15 +233,28 @@ class Bench:
         line = gen.stdout.readline()
         if not line:
             gen.kill()
-            raise RuntimeError(f"hold failed: {gen.stderr.read()[-3000:] if gen.stderr else ''}")
+            errors = gen.stderr.read().strip().splitlines() if gen.stderr else []
+            raise RuntimeError(errors[-1] if errors else "the load generator exited")
         held = json.loads(line)
         time.sleep(2)
         after = tree_rss(proc.pid)
         gen.send_signal(signal.SIGTERM)
         gen.wait(timeout=60)
         per = (after - before) / max(1, held["held"])
+        self.wait_quiet(proc)
         print(f"  {kind:7s} held {held['held']} sockets in {held['seconds']} s, {per / 1024:.1f} KiB each", flush=True)
         return {**held, "rss_before_mb": before / 2**20, "rss_after_mb": after / 2**20, "rss_per_conn_kib": per / 1024}
+
+    def wait_quiet(self, proc: subprocess.Popen[bytes], limit: float = 120) -> None:
+        """Let the server finish closing sockets before the next measurement starts."""
+        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            busy = sum(p.cpu_percent(interval=None) for p in tree)
+            time.sleep(1)
+            busy = sum(p.cpu_percent(interval=None) for p in tree)
+            if busy < 15:
+                return
 
     def run(self) -> dict[str, Any]:
         self.setup()
@@ -256,7 +269,12 @@ class Bench:
             proc, port = self.start_server(kind)
             try:
                 entry: dict[str, Any] = {"fanout": {}}
-                entry["hold"] = self.hold(kind, proc, port)  # first: RSS growth from a fresh server
+                try:
+                    entry["hold"] = self.hold(kind, proc, port)  # first: RSS growth from a fresh server
+                except RuntimeError as exc:
+                    print(f"  {kind:7s} hold FAILED: {exc}", flush=True)
+                    entry["hold"] = {"error": str(exc)[-500:]}
+                    self.wait_quiet(proc)
                 for size in self.args.sizes:
                     entry["fanout"][str(size)] = self.fanout(kind, port, size)
                 report["servers"][kind] = entry
@@ -298,7 +316,9 @@ def table(report: dict[str, Any]) -> str:
     ]
     for kind, entry in servers.items():
         hold = entry.get("hold")
-        if hold:
+        if hold and "error" in hold:
+            lines.append(f"| {kind} | failed: {hold['error'][-80:]} | | | |")
+        elif hold:
             lines.append(
                 f"| {kind} | {hold['held']:,} | {hold['seconds']} | {hold['rss_before_mb']:.0f} -> "
                 f"{hold['rss_after_mb']:.0f} | {hold['rss_per_conn_kib']:.1f} KiB |"

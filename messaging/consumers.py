@@ -214,7 +214,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             raise ApiError("message.send needs a body.", code="invalid", fields={"body": ["Required."]})
         self._holds += 1  # the ack goes before this socket's own message.new (API.md's order)
         try:
-            result = await database_sync_to_async(services.message_post)(
+            # Not thread-sensitive: posts from many sockets run in parallel threads instead of queueing
+            # for Channels' single database thread (they share nothing but their own connections).
+            result = await database_sync_to_async(services.message_post, thread_sensitive=False)(
                 user=self.user,
                 room_id=self.room_id,
                 body=frame["body"],
@@ -229,6 +231,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         state = frame.get("state")
         if state not in TYPING_STATES:
             raise ApiError("typing state must be start or stop.", code="invalid", fields={"state": ["start|stop"]})
+        # Membership is checked on every action, not only on connect (a removal signal may be lost).
+        await database_sync_to_async(room_require_member)(self.user, self.room_id)
         await broadcast.publish_async(
             broadcast.room_group(self.room_id), events.typing(user_payload(self.user), str(state))
         )

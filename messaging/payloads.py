@@ -19,9 +19,13 @@ def _unknown_user(user_id: int) -> dict[str, Any]:
     return {"id": str(user_id), "username": "deleted-user", "display_name": ""}
 
 
-def message_payloads(messages: Iterable[StoredMessage]) -> list[dict[str, Any]]:
+def message_payloads(messages: Iterable[StoredMessage], known: Iterable[User] = ()) -> list[dict[str, Any]]:
+    """Payloads for a batch; authors not in `known` are fetched in one query."""
     batch = list(messages)
-    users = User.objects.in_bulk({m.author_id for m in batch})
+    users = {user.pk: user for user in known}
+    missing = {m.author_id for m in batch} - users.keys()
+    if missing:
+        users.update(User.objects.in_bulk(missing))
     return [message_payload(m, users) for m in batch]
 
 

@@ -89,7 +89,7 @@ def message_post(*, user: User, room_id: Any, body: Any, parent_id: Any = None, 
             code="invalid_parent",
             fields={"parent_id": ["No such top-level message in this room."]},
         )
-    payloads = message_payloads([stored, parent] if parent is not None else [stored])
+    payloads = message_payloads([stored, parent] if parent is not None else [stored], known=[user])
     if created:
         group = broadcast.room_group(membership.room_id)
         broadcast.publish(group, events.message_new(payloads[0]))

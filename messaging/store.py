@@ -282,12 +282,8 @@ def insert_message(
         raise ParentInvalid(parent_id)
 
     def work(session: ClientSession) -> tuple[StoredMessage, bool, StoredMessage | None]:
-        if client_id is not None:
-            existing = _messages().find_one(
-                {"room_id": room_id, "author_id": author_id, "idem_key": _idem_key(client_id)}, session=session
-            )
-            if existing is not None:
-                return _to_message(existing), False, None
+        # A repeated client_id is found by the unique index: the insert below fails, the
+        # transaction (and its counter increment) is rolled back, and the first message is read.
         parent = None
         if parent_oid is not None:
             parent = _messages().find_one({"_id": parent_oid, "room_id": room_id}, session=session)
@@ -330,7 +326,6 @@ def insert_message(
     except DuplicateKeyError:
         if client_id is None:
             raise
-        # Another process stored the same client_id between our look-up and our insert.
         existing = _messages().find_one({"room_id": room_id, "author_id": author_id, "idem_key": _idem_key(client_id)})
         if existing is None:
             raise

@@ -306,3 +306,18 @@ async def test_big_rooms_poll_presence_instead_of_pushing(server: ServerProcess,
         online = rest(server, alice).get(f"/api/rooms/{room.pk}/presence").json()["results"]
         assert {u["username"] for u in online} == {"alice", "bob"}
     assert rest(server, extra[0]).get(f"/api/rooms/{room.pk}/presence").json()["results"] == []
+
+
+async def test_removed_member_cannot_act_even_if_the_signal_is_lost(
+    server: ServerProcess, alice: User, bob: User
+) -> None:
+    room = make_room(alice, bob)
+    async with connect(server.ws_url(room.pk), token(bob)) as b:
+        await asyncio.sleep(0.2)
+        # Removed behind the server's back: no revocation signal is published.
+        Membership.objects.filter(room=room, user=bob).delete()
+        await b.send(json.dumps({"type": "message.send", "body": "sneaky", "client_id": "s1"}))
+        error = await recv_until(b, "error")
+        assert error["code"] in ("not_a_member", "room_not_found") and error["client_id"] == "s1"
+        assert await close_code(b) == 4403
+    assert rest(server, alice).get(f"/api/messages/{room.pk}").json()["results"] == []
