@@ -209,6 +209,14 @@ async def fanout(args: argparse.Namespace) -> None:
         if not result["passed"]:
             break
         knee = result
+    # An overloaded step leaves a backlog: let it drain before measuring at half the knee, so
+    # the figures there are not the previous step's queue.
+    backlog_deadline = time.perf_counter() + 60
+    while time.perf_counter() < backlog_deadline and any(
+        st.received < len(st.acked) * len(members) for st in run.steps.values()
+    ):
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1)
     half = None
     if knee is not None:
         step_id += 1
