@@ -148,3 +148,10 @@ async def close_code(ws: Any, timeout: float = 5.0) -> int:
 def connect(url: str, token: str | None = None, **kwargs: Any) -> Any:
     headers = bearer(token) if token else None
     return websockets.connect(url, additional_headers=headers, open_timeout=5, max_size=2**22, **kwargs)
+
+
+async def ready(*sockets: Any) -> None:
+    """Wait until each socket's connect handler has finished (the server answers frames in order)."""
+    for ws in sockets:
+        await ws.send('{"type": "ping"}')
+        await recv_until(ws, "pong")

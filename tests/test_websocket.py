@@ -22,6 +22,7 @@ from tests.live import (
     close_code,
     connect,
     message_frames,
+    ready,
     recv_json,
     recv_until,
     running_server,
@@ -57,7 +58,7 @@ def rest(server: ServerProcess, user: User) -> httpx.Client:
 async def test_send_acks_after_storing_then_every_member_gets_it(server: ServerProcess, alice: User, bob: User) -> None:
     room = make_room(alice, bob)
     async with connect(server.ws_url(room.pk), token(alice)) as a, connect(server.ws_url(room.pk), token(bob)) as b:
-        await asyncio.sleep(0.2)
+        await ready(a, b)
         await a.send(json.dumps({"type": "message.send", "body": "hello", "client_id": "c1"}))
         ack = await recv_until(a, "message.ack")
         assert ack["client_id"] == "c1"
@@ -186,7 +187,7 @@ async def test_resend_after_reconnect_returns_original(server: ServerProcess, al
 async def test_removed_member_is_cut_off_within_a_second(server: ServerProcess, alice: User, bob: User) -> None:
     room = make_room(alice, bob)
     async with connect(server.ws_url(room.pk), token(bob)) as b:
-        await asyncio.sleep(0.2)
+        await ready(b)
         removed = rest(server, alice).delete(f"/api/rooms/{room.pk}/members/{bob.pk}")
         assert removed.status_code == 204
         started = asyncio.get_running_loop().time()
@@ -251,7 +252,7 @@ async def test_flood_closes_with_4429_and_spares_others(server: ServerProcess, a
 async def test_typing_reaches_others_not_sender(server: ServerProcess, alice: User, bob: User) -> None:
     room = make_room(alice, bob)
     async with connect(server.ws_url(room.pk), token(alice)) as a, connect(server.ws_url(room.pk), token(bob)) as b:
-        await asyncio.sleep(0.2)
+        await ready(a, b)
         await a.send(json.dumps({"type": "typing", "state": "start"}))
         typing = await recv_until(b, "typing")
         assert typing["user"]["username"] == "alice" and typing["state"] == "start"
@@ -269,6 +270,8 @@ async def test_presence_counts_a_users_sockets(server: ServerProcess, alice: Use
         online = await recv_until(a, "presence")
         assert online["user"]["username"] == "bob" and online["status"] == "online"
         second = await connect(server.ws_url(room.pk), token(bob))
+        await second.send('{"type": "ping"}')
+        await recv_until(second, "pong")  # its connect handler (and presence join) has finished
         await first.close()
         await a.send('{"type": "ping"}')
         between = []
@@ -296,8 +299,8 @@ async def test_big_rooms_poll_presence_instead_of_pushing(server: ServerProcess,
     room = make_room(alice, bob)
     extra = User.objects.bulk_create([User(username=f"crowd{i}", password="!") for i in range(200)])
     Membership.objects.bulk_create([Membership(room=room, user=u) for u in extra])  # 202 > WS_PRESENCE_PUSH_LIMIT
-    async with connect(server.ws_url(room.pk), token(alice)) as a, connect(server.ws_url(room.pk), token(bob)):
-        await asyncio.sleep(0.3)
+    async with connect(server.ws_url(room.pk), token(alice)) as a, connect(server.ws_url(room.pk), token(bob)) as b:
+        await ready(b)  # bob's join is done: a pushed presence frame would already be on its way
         await a.send('{"type": "ping"}')
         frames = []
         while (frame := await recv_json(a))["type"] != "pong":
@@ -313,7 +316,7 @@ async def test_removed_member_cannot_act_even_if_the_signal_is_lost(
 ) -> None:
     room = make_room(alice, bob)
     async with connect(server.ws_url(room.pk), token(bob)) as b:
-        await asyncio.sleep(0.2)
+        await ready(b)
         # Removed behind the server's back: no revocation signal is published.
         Membership.objects.filter(room=room, user=bob).delete()
         await b.send(json.dumps({"type": "message.send", "body": "sneaky", "client_id": "s1"}))

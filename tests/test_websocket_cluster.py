@@ -17,7 +17,7 @@ import redis
 
 from accounts.models import User
 from tests.conftest import free_port
-from tests.live import ServerProcess, connect, message_frames, recv_until, running_server
+from tests.live import ServerProcess, connect, message_frames, ready, recv_until, running_server
 from tests.test_websocket import make_room, rest, token
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -85,7 +85,7 @@ async def test_clients_on_two_processes_see_one_stream(
     server_a, server_b = two_servers
     room = make_room(alice, bob)
     async with connect(server_a.ws_url(room.pk), token(alice)) as a, connect(server_b.ws_url(room.pk), token(bob)) as b:
-        await asyncio.sleep(0.3)
+        await ready(a, b)
         for i in range(5):
             await a.send(json.dumps({"type": "message.send", "body": f"a{i}", "client_id": f"a{i}"}))
             await b.send(json.dumps({"type": "message.send", "body": f"b{i}", "client_id": f"b{i}"}))
@@ -141,14 +141,14 @@ async def test_redis_outage_loses_no_acknowledged_message(
     room = make_room(alice, bob)
     api_a = rest(server_a, alice)
     async with connect(server_b.ws_url(room.pk), token(bob)) as b:
-        await asyncio.sleep(0.3)
+        await ready(b)
         assert api_a.post(f"/api/messages/{room.pk}", json={"body": "before"}).status_code == 201
         (first,) = await message_frames(b, 1)
         private_redis.kill()
         during = [api_a.post(f"/api/messages/{room.pk}", json={"body": f"during {i}"}) for i in range(3)]
         assert [r.status_code for r in during] == [201, 201, 201]
-        ready = httpx.get(f"{server_a.http}/health/ready").json()
-        assert ready["checks"]["redis"]["status"] == "error"
+        readiness = httpx.get(f"{server_a.http}/health/ready").json()
+        assert readiness["checks"]["redis"]["status"] == "error"
         # Still connected: the process's poll of the store delivers without the channel layer.
         still_live = await message_frames(b, 3, timeout=5)
     private_redis.start()
