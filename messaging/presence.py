@@ -183,9 +183,3 @@ def backend() -> PresenceBackend:
         ttl = float(settings.WS_PRESENCE_TTL_SECONDS)
         _backend = RedisPresence(settings.REDIS_URL, ttl) if settings.REDIS_URL else LocalPresence(ttl)
     return _backend
-
-
-def reset() -> None:
-    """Tests only: forget the backend (settings changed)."""
-    global _backend
-    _backend = None

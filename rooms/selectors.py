@@ -65,7 +65,3 @@ def member_counts(room_ids: list[int]) -> dict[int, int]:
 
 def members_of_room(room_id: int) -> QuerySet[Membership]:
     return Membership.objects.filter(room_id=room_id).select_related("user")
-
-
-def member_user_ids(room_id: int) -> list[int]:
-    return list(Membership.objects.filter(room_id=room_id).values_list("user_id", flat=True))

@@ -116,7 +116,7 @@ def test_me_requires_valid_token(anon: APIClient, alice: User) -> None:
     assert anon.get("/api/auth/me").json()["code"] == "not_authenticated"
     forged = jwt.encode(
         {"user_id": str(alice.pk), "token_type": "access", "exp": 9999999999, "jti": "x"},
-        "not-the-secret",
+        "not-the-secret-but-just-as-long-0123456789abcdef",
         algorithm="HS256",
     )
     anon.credentials(HTTP_AUTHORIZATION=f"Bearer {forged}")

@@ -228,3 +228,17 @@ def test_anonymous_is_401_everywhere(anon: APIClient, alice: User) -> None:
         response = getattr(anon, method)(url)
         assert response.status_code == 401, url
         assert response.json()["code"] == "not_authenticated"
+
+
+def test_read_marker_refused_to_outsiders(alice: User, bob: User) -> None:
+    public = create_room(alice, "public")
+    private = create_room(alice, "private", is_private=True)
+    outsider = client_for(bob)
+    public_refusal = outsider.post(f"/api/rooms/{public['id']}/read", {"seq": 1}, format="json")
+    assert public_refusal.status_code == 403 and public_refusal.json()["code"] == "not_a_member"
+    assert outsider.post(f"/api/rooms/{private['id']}/read", {"seq": 1}, format="json").status_code == 404
+    assert (
+        outsider.patch(f"/api/rooms/{private['id']}/members/{alice.pk}", {"role": "member"}, format="json").status_code
+        == 404
+    )
+    assert outsider.delete(f"/api/rooms/{private['id']}/members/{alice.pk}").status_code == 404
