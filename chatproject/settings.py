@@ -108,7 +108,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     # "pubsub": one Redis PUBLISH per event, fanned out to local sockets in each process;
     # "core": channels_redis' list-per-channel layer (one Redis entry per receiving socket).
-    # Both are at-most-once; consumers fill gaps from MongoDB. bench/ measured the choice.
+    # Both are at-most-once; consumers fill gaps from MongoDB. With the per-process fan-out hub
+    # both reached the same knees in bench/ (README); pubsub keeps no per-channel lists in Redis.
     _layers = {
         "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "core": "channels_redis.core.RedisChannelLayer",
