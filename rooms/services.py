@@ -13,20 +13,21 @@ from rooms.models import MANAGER_ROLES, Membership, Role, Room
 from rooms.selectors import parse_room_id, room_get_visible, room_require_member
 
 
-def room_create(*, creator: User, name: str, description: str = "", is_private: bool = False) -> Room:
+def room_create(*, creator: User, name: str, description: str = "", is_private: bool = False) -> Membership:
+    """The creator's owner membership (its `room` is the new room)."""
     with transaction.atomic():
         room = Room.objects.create(name=name, description=description, is_private=is_private, created_by=creator)
-        Membership.objects.create(room=room, user=creator, role=Role.OWNER)
-    return room
+        return Membership.objects.create(room=room, user=creator, role=Role.OWNER)
 
 
 def room_join(*, user: User, room_id: Any) -> Membership:
+    """The caller's membership, its `room` already loaded (with `created_by`)."""
     room, membership = room_get_visible(user, room_id)
-    if membership is not None:
-        return membership  # joining twice is harmless
-    if room.is_private:  # unreachable for non-members (404 above), kept for clarity of the rule
-        raise NotFound("No such room.", code="room_not_found")
-    membership, _ = Membership.objects.get_or_create(room=room, user=user, defaults={"role": Role.MEMBER})
+    if membership is None:
+        if room.is_private:  # unreachable for non-members (404 above), kept for clarity of the rule
+            raise NotFound("No such room.", code="room_not_found")
+        membership, _ = Membership.objects.get_or_create(room=room, user=user, defaults={"role": Role.MEMBER})
+    membership.room = room  # joining twice is harmless
     return membership
 
 

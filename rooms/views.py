@@ -31,17 +31,15 @@ class RoomListCreateView(APIView):
     def post(self, request: Request) -> Response:
         data = RoomCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        room = services.room_create(creator=request_user(request), **data.validated_data)
-        membership = selectors.membership_get(request_user(request), room.pk)
-        return Response(room_payload(room, membership), status=status.HTTP_201_CREATED)
+        membership = services.room_create(creator=request_user(request), **data.validated_data)
+        return Response(room_payload(membership.room, membership), status=status.HTTP_201_CREATED)
 
 
 class RoomJoinView(APIView):
     @extend_schema(request=None, responses={200: RoomSerializer})
     def post(self, request: Request, room_id: str) -> Response:
         membership = services.room_join(user=request_user(request), room_id=room_id)
-        room, _ = selectors.room_get_visible(request_user(request), room_id)
-        return Response(room_payload(room, membership))
+        return Response(room_payload(membership.room, membership))
 
 
 class MembersPagination(ResultsCursorPagination):
