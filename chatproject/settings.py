@@ -140,6 +140,16 @@ else:
     # One process only in this mode: a process-local cache is the shared cache.
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 CELERY_TASK_EAGER_PROPAGATES = True
+# A broker outage must not stall a post: publishing a task gives up fast (the sweep catches up).
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 2}
+CELERY_BEAT_SCHEDULE = {
+    "search-index-sweep": {
+        "task": "messaging.tasks.index_sweep",
+        "schedule": env.float("SEARCH_SWEEP_SECONDS", default=60.0),
+    }
+}
 
 # --- Auth ----------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -181,6 +191,8 @@ REGISTER_RATE_LIMIT = env.str("REGISTER_RATE_LIMIT", default="20/h")
 MESSAGE_MAX_LENGTH = env.int("MESSAGE_MAX_LENGTH", default=10_000)
 ROOM_NAME_MAX_LENGTH = 100
 UNREAD_COUNT_CAP = env.int("UNREAD_COUNT_CAP", default=1000)
+SEARCH_QUERY_MAX_LENGTH = env.int("SEARCH_QUERY_MAX_LENGTH", default=500)
+SEARCH_TIMEOUT_MS = env.int("SEARCH_TIMEOUT_MS", default=3000)  # a broader query is a 400, not a stall
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 
 REST_FRAMEWORK = {

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from chatproject import health
+from messaging.views import SearchView
 
 urlpatterns = [
     path("health", health.liveness, name="health"),
@@ -11,6 +12,8 @@ urlpatterns = [
     path("api/auth/", include("accounts.urls")),
     path("api/rooms/", include("rooms.urls")),
     path("api/messages/", include("messaging.urls")),
+    path("api/search", SearchView.as_view(), name="search"),
+    path("api/notifications/", include("notifications.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api-auth/", include("rest_framework.urls")),

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from accounts.models import User
-from chatproject.errors import InvalidInput, NotFound
+from chatproject.errors import Forbidden, InvalidInput, NotFound
 from messaging import store
 from messaging.payloads import iso, message_payloads
+from rooms.models import MANAGER_ROLES, EditHistoryVisibility
 from rooms.selectors import room_require_member
 
 DEFAULT_PAGE = 50
@@ -88,7 +89,11 @@ def edit_history(*, user: User, message_id: Any) -> list[dict[str, Any]]:
     message = store.get_message(str(message_id))
     if message is None:
         raise NotFound("No such message.", code="message_not_found")
-    room_require_member(user, message.room_id)
+    membership = room_require_member(user, message.room_id)
+    hidden = membership.room.edit_history_visibility == EditHistoryVisibility.MODERATORS
+    # Owners and admins always see it, and authors always see their own earlier words.
+    if hidden and membership.role not in MANAGER_ROLES and message.author_id != user.pk:
+        raise Forbidden("In this room only owners and admins see edit history.", code="history_hidden")
     return [
         {"body": record.body, "written_at": iso(record.written_at), "replaced_at": iso(record.replaced_at)}
         for record in store.edit_history(message.id)

@@ -13,6 +13,11 @@ class ReactionSerializer(serializers.Serializer):
     users = serializers.ListField(child=serializers.CharField())
 
 
+class MentionsSerializer(serializers.Serializer):
+    user_ids = serializers.ListField(child=serializers.CharField())
+    room = serializers.BooleanField(help_text="The message mentions @room (every member).")
+
+
 class MessageSerializer(serializers.Serializer):
     id = serializers.CharField()
     room_id = serializers.CharField()
@@ -20,6 +25,8 @@ class MessageSerializer(serializers.Serializer):
     version = serializers.IntegerField()
     author = UserSerializer()
     body = serializers.CharField()
+    html = serializers.CharField(help_text="The body's Markdown subset rendered and sanitised on the server.")
+    mentions = MentionsSerializer()
     created_at = serializers.DateTimeField()
     edited_at = serializers.DateTimeField(allow_null=True)
     deleted = serializers.BooleanField()
@@ -29,6 +36,11 @@ class MessageSerializer(serializers.Serializer):
     reactions = ReactionSerializer(many=True)
     attachments = serializers.ListField(child=serializers.DictField())
     client_id = serializers.CharField(allow_null=True)
+    highlights = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()),
+        required=False,
+        help_text="Search results only: [start, end) character ranges of `body` that matched.",
+    )
 
 
 class MessagePageSerializer(serializers.Serializer):

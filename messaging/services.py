@@ -12,10 +12,11 @@ from django.utils import timezone
 from accounts.models import User
 from chatproject.errors import Forbidden, InvalidInput, NotFound
 from chatproject.ratelimit import enforce_for_user, message_rate
-from messaging import broadcast, events, store
+from messaging import broadcast, events, indexing, store
 from messaging.payloads import message_payloads, one_message_payload
+from messaging.rendering import RenderedBody, render_body
 from rooms.models import MANAGER_ROLES
-from rooms.selectors import room_require_member
+from rooms.selectors import member_ids_by_username, room_require_member
 
 MAX_CLIENT_ID_LENGTH = 64
 MAX_EMOJI_LENGTH = 64
@@ -67,6 +68,11 @@ def validate_emoji(emoji: Any) -> str:
     return emoji
 
 
+def render_for_room(room_id: int, body: str) -> RenderedBody:
+    """Markdown to safe HTML, with `@name` resolved against the room's members only."""
+    return render_body(body, lambda names: member_ids_by_username(room_id, names))
+
+
 def message_post(*, user: User, room_id: Any, body: Any, parent_id: Any = None, client_id: Any = None) -> PostResult:
     membership = room_require_member(user, room_id)
     text = validate_body(body)
@@ -79,6 +85,7 @@ def message_post(*, user: User, room_id: Any, body: Any, parent_id: Any = None, 
             room_id=membership.room_id,
             author_id=user.pk,
             body=text,
+            rendered=render_for_room(membership.room_id, text),
             now=timezone.now(),
             parent_id=parent_id,
             client_id=cid,
@@ -95,6 +102,7 @@ def message_post(*, user: User, room_id: Any, body: Any, parent_id: Any = None, 
         broadcast.publish(group, events.message_new(payloads[0]))
         if parent is not None:
             broadcast.publish(group, events.message_updated(payloads[1]))
+        indexing.schedule(membership.room_id)
     return PostResult(message=payloads[0], created=created)
 
 
@@ -120,6 +128,7 @@ def _changed(room_id: int, updated: store.StoredMessage | None, fallback_id: str
         return one_message_payload(current)
     payload = one_message_payload(updated)
     broadcast.publish(broadcast.room_group(room_id), events.message_updated(payload))
+    indexing.schedule(room_id)
     return payload
 
 
@@ -130,7 +139,13 @@ def message_edit(*, user: User, message_id: Any, body: Any) -> dict[str, Any]:
     _require_live(message)
     text = validate_body(body)
     try:
-        updated = store.edit_message(room_id=message.room_id, message_id=message.id, body=text, now=timezone.now())
+        updated = store.edit_message(
+            room_id=message.room_id,
+            message_id=message.id,
+            body=text,
+            rendered=render_for_room(message.room_id, text),
+            now=timezone.now(),
+        )
     except store.MessageGone:
         raise NotFound("That message was deleted.", code="message_deleted")
     return _changed(message.room_id, updated, message.id)

@@ -32,6 +32,8 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from messaging.rendering import RenderedBody, plain_html
+
 T = TypeVar("T")
 
 TRANSACTION_DEADLINE_S = 10.0
@@ -62,6 +64,10 @@ class StoredMessage:
     last_reply_at: datetime | None
     client_id: str | None
     created_version: int  # the room version of the post itself: tells `message.new` from `message.updated`
+    html: str = ""
+    has_link: bool = False
+    mentioned_user_ids: list[int] = field(default_factory=list)
+    mentions_room: bool = False
     reactions: list[ReactionSummary] = field(default_factory=list)
     attachments: list[dict[str, Any]] = field(default_factory=list)
 
@@ -266,6 +272,7 @@ def insert_message(
     room_id: int,
     author_id: int,
     body: str,
+    rendered: RenderedBody,
     now: datetime,
     parent_id: str | None = None,
     client_id: str | None = None,
@@ -299,6 +306,7 @@ def insert_message(
             "created_version": version - 1 if parent is not None else version,
             "author_id": author_id,
             "body": body,
+            **_rendered_fields(rendered),
             "created_at": now,
             "edited_at": None,
             "deleted": False,
@@ -330,6 +338,15 @@ def insert_message(
         if existing is None:
             raise
         return _to_message(existing), False, None
+
+
+def _rendered_fields(rendered: RenderedBody) -> dict[str, Any]:
+    return {
+        "html": rendered.html,
+        "has_link": rendered.has_link,
+        "mentions": rendered.mentioned_user_ids,
+        "mentions_room": rendered.mentions_room,
+    }
 
 
 def _idem_key(client_id: str) -> str:
@@ -366,7 +383,9 @@ def _change_message(
     return _with_counter(room_id, work)
 
 
-def edit_message(*, room_id: int, message_id: str, body: str, now: datetime) -> StoredMessage | None:
+def edit_message(
+    *, room_id: int, message_id: str, body: str, rendered: RenderedBody, now: datetime
+) -> StoredMessage | None:
     """Replace the body, keeping the previous one in the edit history. None if unchanged."""
     now = _bson_time(now)
 
@@ -383,7 +402,7 @@ def edit_message(*, room_id: int, message_id: str, body: str, now: datetime) -> 
             },
             session=session,
         )
-        return {"$set": {"body": body, "edited_at": now}}
+        return {"$set": {"body": body, "edited_at": now, **_rendered_fields(rendered)}}
 
     return _change_message(room_id, message_id, change)
 
@@ -408,7 +427,17 @@ def delete_message(*, room_id: int, message_id: str, now: datetime) -> StoredMes
     def change(session: ClientSession, current: dict[str, Any]) -> dict[str, Any] | None:
         _edits().delete_many({"message_id": current["_id"]}, session=session)
         return {
-            "$set": {"body": "", "deleted": True, "deleted_at": now, "reactions": [], "attachments": []},
+            "$set": {
+                "body": "",
+                "html": "",
+                "has_link": False,
+                "mentions": [],
+                "mentions_room": False,
+                "deleted": True,
+                "deleted_at": now,
+                "reactions": [],
+                "attachments": [],
+            },
         }
 
     return _change_message(room_id, message_id, change)
@@ -423,6 +452,15 @@ def get_message(message_id: str) -> StoredMessage | None:
         return None
     doc = _messages().find_one({"_id": oid})
     return _to_message(doc) if doc else None
+
+
+def get_messages(message_ids: list[str]) -> list[StoredMessage]:
+    """The messages that exist among the ids, in the order asked (one `$in` on `_id`)."""
+    oids = [oid for oid in (parse_message_id(m) for m in message_ids) if oid is not None]
+    if not oids:
+        return []
+    found = {str(doc["_id"]): _to_message(doc) for doc in _messages().find({"_id": {"$in": oids}})}
+    return [found[m] for m in message_ids if m in found]
 
 
 def messages_by_seq(room_id: int, first: int, last: int) -> list[StoredMessage]:
@@ -524,6 +562,10 @@ def _to_message(doc: dict[str, Any]) -> StoredMessage:
         last_reply_at=doc.get("last_reply_at"),
         client_id=doc.get("client_id"),
         created_version=int(doc.get("created_version", doc["version"])),
+        html=doc["html"] if "html" in doc else plain_html(doc["body"]),
+        has_link=bool(doc.get("has_link", False)),
+        mentioned_user_ids=[int(u) for u in doc.get("mentions", [])],
+        mentions_room=bool(doc.get("mentions_room", False)),
         reactions=[ReactionSummary(emoji=e, user_ids=u) for e, u in grouped.items()],
         attachments=list(doc.get("attachments", [])),
     )

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from accounts.models import User, request_user
 from accounts.serializers import UserSerializer, user_payload
 from chatproject.errors import InvalidInput
-from messaging import presence, selectors, services
+from messaging import presence, search, selectors, services
 from messaging.serializers import (
     EditRecordSerializer,
     MessageEditSerializer,
@@ -51,14 +51,33 @@ HISTORY_PARAMETERS = [
     OpenApiParameter("after", OpenApiTypes.INT, description="Only messages with a larger seq."),
     OpenApiParameter("limit", OpenApiTypes.INT, description="Page size, 1 to 200 (default 50)."),
 ]
+SEARCH_PARAMETERS = [
+    OpenApiParameter(
+        "q",
+        OpenApiTypes.STR,
+        description='Search text: words, parts of words, "phrases", -exclusions and the operators from:, in:, '
+        "has:file, has:link, is:thread, before:YYYY-MM-DD, after:YYYY-MM-DD. Results newest first.",
+    ),
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="From the previous page's `next`."),
+    HISTORY_PARAMETERS[2],
+]
 
 
 class RoomMessagesView(APIView):
     """`/api/messages/{id}`: GET and POST take a room id, PUT and DELETE a message id (API.md)."""
 
-    @extend_schema(parameters=HISTORY_PARAMETERS, responses={200: MessagePageSerializer})
+    @extend_schema(parameters=HISTORY_PARAMETERS + SEARCH_PARAMETERS[:2], responses={200: MessagePageSerializer})
     def get(self, request: Request, ident: str) -> Response:
         params = request.query_params
+        if "q" in params:
+            found = search.search_messages(
+                user=request_user(request),
+                q=params.get("q"),
+                room_id=ident,
+                cursor=params.get("cursor"),
+                limit=params.get("limit"),
+            )
+            return _page_response(request, found)
         page = selectors.room_history(
             user=request_user(request),
             room_id=ident,
@@ -139,3 +158,15 @@ class RoomPresenceView(APIView):
         online = presence.online_user_ids(membership.room_id)
         users = User.objects.filter(pk__in=online).order_by("username")
         return Response({"results": [user_payload(u) for u in users], "next": None})
+
+
+class SearchView(APIView):
+    """`GET /api/search?q=`: every room the caller is a member of, newest first."""
+
+    @extend_schema(parameters=SEARCH_PARAMETERS, responses={200: MessagePageSerializer})
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        found = search.search_messages(
+            user=request_user(request), q=params.get("q"), cursor=params.get("cursor"), limit=params.get("limit")
+        )
+        return _page_response(request, found)

@@ -13,12 +13,20 @@ class Role(models.TextChoices):
 MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
 
 
+class EditHistoryVisibility(models.TextChoices):
+    EVERYONE = "everyone"
+    MODERATORS = "moderators"
+
+
 class Room(models.Model):
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True, default="", max_length=2000)
     is_private = models.BooleanField(default=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    edit_history_visibility = models.CharField(
+        max_length=12, choices=EditHistoryVisibility.choices, default=EditHistoryVisibility.EVERYONE
+    )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="rooms")
 
     class Meta:

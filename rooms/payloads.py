@@ -40,6 +40,7 @@ def room_payloads(rooms: Iterable[tuple[Room, Membership | None]]) -> list[dict[
                 "role": membership.role if membership is not None else None,
                 "unread_count": unread,
                 "last_seq": last_seq,
+                "edit_history_visibility": room.edit_history_visibility,
             }
         )
     return results

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Count, QuerySet
+from django.db.models.functions import Lower
 
 from accounts.models import User
 from chatproject.errors import Forbidden, NotFound
@@ -65,3 +66,18 @@ def member_counts(room_ids: list[int]) -> dict[int, int]:
 
 def members_of_room(room_id: int) -> QuerySet[Membership]:
     return Membership.objects.filter(room_id=room_id).select_related("user")
+
+
+MAX_MENTIONS_RESOLVED = 50
+
+
+def member_ids_by_username(room_id: int, lowercase_names: set[str]) -> dict[str, int]:
+    """{lower-cased username: user id} for the room's members among the names (one query)."""
+    names = sorted(lowercase_names)[:MAX_MENTIONS_RESOLVED]
+    rows = (
+        Membership.objects.filter(room_id=room_id)
+        .annotate(name=Lower("user__username"))
+        .filter(name__in=names)
+        .values_list("name", "user_id")
+    )
+    return {name: user_id for name, user_id in rows}

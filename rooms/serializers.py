@@ -5,13 +5,19 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.serializers import UserSerializer
-from rooms.models import Role
+from rooms.models import EditHistoryVisibility, Role
 
 
 class RoomCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     is_private = serializers.BooleanField(required=False, default=False)
+
+
+class RoomUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    edit_history_visibility = serializers.ChoiceField(choices=EditHistoryVisibility.choices, required=False)
 
 
 class RoomSerializer(serializers.Serializer):
@@ -25,6 +31,7 @@ class RoomSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices, allow_null=True)
     unread_count = serializers.IntegerField(help_text="Counted up to UNREAD_COUNT_CAP (default 1000).")
     last_seq = serializers.IntegerField()
+    edit_history_visibility = serializers.ChoiceField(choices=EditHistoryVisibility.choices)
 
 
 class RoomListSerializer(serializers.Serializer):

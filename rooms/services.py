@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from accounts.models import User
 from chatproject.errors import Conflict, Forbidden, InvalidInput, NotFound
 from messaging import broadcast
+from notifications.services import notify_invite
 from rooms.models import MANAGER_ROLES, Membership, Role, Room
 from rooms.selectors import parse_room_id, room_get_visible, room_require_member
 
@@ -18,6 +19,20 @@ def room_create(*, creator: User, name: str, description: str = "", is_private: 
     with transaction.atomic():
         room = Room.objects.create(name=name, description=description, is_private=is_private, created_by=creator)
         return Membership.objects.create(room=room, user=creator, role=Role.OWNER)
+
+
+def room_update(*, actor: User, room_id: Any, **changes: Any) -> Membership:
+    """Rename, describe, or choose who sees edit history: owners and admins only."""
+    membership = _require_manager(actor, room_id)
+    room = membership.room
+    fields = [name for name in ("name", "description", "edit_history_visibility") if name in changes]
+    if "name" in changes and not str(changes["name"]).strip():
+        raise InvalidInput("The name may not be blank.", fields={"name": ["May not be blank."]})
+    for name in fields:
+        setattr(room, name, changes[name].strip() if name == "name" else changes[name])
+    if fields:
+        room.save(update_fields=fields)
+    return membership
 
 
 def room_join(*, user: User, room_id: Any) -> Membership:
@@ -57,7 +72,9 @@ def member_add(*, actor: User, room_id: Any, user_id: Any, role: Any = Role.MEMB
     target = _user_by_id(user_id)
     try:
         with transaction.atomic():
-            return Membership.objects.create(room_id=actor_membership.room_id, user=target, role=new_role)
+            membership = Membership.objects.create(room_id=actor_membership.room_id, user=target, role=new_role)
+            notify_invite(user_id=target.pk, room_id=membership.room_id, actor_id=actor.pk)
+            return membership
     except IntegrityError:
         raise Conflict("That user is already a member.", code="already_member")
 

@@ -18,6 +18,7 @@ from rooms.serializers import (
     RoomCreateSerializer,
     RoomListSerializer,
     RoomSerializer,
+    RoomUpdateSerializer,
 )
 
 
@@ -33,6 +34,20 @@ class RoomListCreateView(APIView):
         data.is_valid(raise_exception=True)
         membership = services.room_create(creator=request_user(request), **data.validated_data)
         return Response(room_payload(membership.room, membership), status=status.HTTP_201_CREATED)
+
+
+class RoomDetailView(APIView):
+    @extend_schema(responses={200: RoomSerializer})
+    def get(self, request: Request, room_id: str) -> Response:
+        room, membership = selectors.room_get_visible(request_user(request), room_id)
+        return Response(room_payload(room, membership))
+
+    @extend_schema(request=RoomUpdateSerializer, responses={200: RoomSerializer})
+    def patch(self, request: Request, room_id: str) -> Response:
+        data = RoomUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.room_update(actor=request_user(request), room_id=room_id, **data.validated_data)
+        return Response(room_payload(membership.room, membership))
 
 
 class RoomJoinView(APIView):

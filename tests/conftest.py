@@ -23,7 +23,12 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from accounts.models import User
 from accounts.services import tokens_for
+from chatproject.celery import app as celery_app
 from messaging import store
+
+# In-process tests run Celery tasks inline, inside the test's transaction; the path through a
+# real broker and worker is driven by tests/test_search_worker.py.
+celery_app.conf.task_always_eager = True
 
 
 def free_port() -> int:

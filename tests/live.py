@@ -68,6 +68,7 @@ def start_server(tmp: Path, *, redis_url: str | None = None, **extra_env: str) -
         "WS_TICK_SECONDS": "0.5",
         "WS_PRESENCE_TTL_SECONDS": "2",
         "PYTHONPATH": str(ROOT),
+        "CELERY_TASK_ALWAYS_EAGER": "true",  # no worker unless a test starts one (test_search_worker)
         **extra_env,
     }
     log = tmp / f"server-{port}.log"

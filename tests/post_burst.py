@@ -16,6 +16,9 @@ from django.conf import settings  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from messaging import store  # noqa: E402
+from messaging.rendering import RenderedBody  # noqa: E402
+
+PLAIN = RenderedBody(html="", has_link=False, mentioned_user_ids=[], mentions_room=False)
 
 
 def main() -> None:
@@ -26,6 +29,7 @@ def main() -> None:
     def burst(thread_no: int) -> None:
         for i in range(int(per_thread)):
             store.insert_message(
+                rendered=PLAIN,
                 room_id=int(room_id),
                 author_id=int(author_id),
                 body=f"{author_id}-{thread_no}-{i}",

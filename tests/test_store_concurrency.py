@@ -16,6 +16,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from messaging import store
+from messaging.rendering import RenderedBody
+
+PLAIN = RenderedBody(html="", has_link=False, mentioned_user_ids=[], mentions_room=False)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,7 +60,9 @@ def test_many_threads_post_without_duplicates_or_reordering() -> None:
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(
             pool.map(
-                lambda i: store.insert_message(room_id=room_id, author_id=1 + i % 4, body=f"t{i}", now=timezone.now()),
+                lambda i: store.insert_message(
+                    rendered=PLAIN, room_id=room_id, author_id=1 + i % 4, body=f"t{i}", now=timezone.now()
+                ),
                 range(200),
             )
         )
@@ -105,7 +110,7 @@ def test_concurrent_resends_of_one_client_id_store_one_message() -> None:
 
     def send(_: Any) -> tuple[str, bool]:
         message, created, _parent = store.insert_message(
-            room_id=room_id, author_id=5, body="once", now=timezone.now(), client_id="dup"
+            rendered=PLAIN, room_id=room_id, author_id=5, body="once", now=timezone.now(), client_id="dup"
         )
         return message.id, created
 
@@ -118,15 +123,17 @@ def test_concurrent_resends_of_one_client_id_store_one_message() -> None:
 
 def test_edits_and_reactions_interleaved_with_posts_keep_versions_unique() -> None:
     room_id = 9001
-    first, _, _ = store.insert_message(room_id=room_id, author_id=1, body="base", now=timezone.now())
+    first, _, _ = store.insert_message(rendered=PLAIN, room_id=room_id, author_id=1, body="base", now=timezone.now())
 
     def work(i: int) -> None:
         if i % 3 == 0:
-            store.edit_message(room_id=room_id, message_id=first.id, body=f"edit {i}", now=timezone.now())
+            store.edit_message(
+                rendered=PLAIN, room_id=room_id, message_id=first.id, body=f"edit {i}", now=timezone.now()
+            )
         elif i % 3 == 1:
             store.set_reaction(room_id=room_id, message_id=first.id, emoji=f"e{i}", user_id=i, present=True)
         else:
-            store.insert_message(room_id=room_id, author_id=2, body=f"p{i}", now=timezone.now())
+            store.insert_message(rendered=PLAIN, room_id=room_id, author_id=2, body=f"p{i}", now=timezone.now())
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(work, range(60)))
@@ -141,7 +148,7 @@ def test_edits_and_reactions_interleaved_with_posts_keep_versions_unique() -> No
 
 
 def test_hot_queries_use_indexes_not_collection_scans() -> None:
-    store.insert_message(room_id=1, author_id=1, body="seed", now=timezone.now(), client_id="x")
+    store.insert_message(rendered=PLAIN, room_id=1, author_id=1, body="seed", now=timezone.now(), client_id="x")
     plans = store.query_plans()
     assert set(plans) >= {"history", "changes", "idempotency", "thread", "by_id", "edits", "unread", "heads"}
     for name, stages in plans.items():

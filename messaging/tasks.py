@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from messaging import indexing
+
+
+@shared_task(ignore_result=True, acks_late=True, max_retries=None)
+def index_room(room_id: int) -> int:
+    return indexing.catch_up_room(room_id)
+
+
+@shared_task(ignore_result=True)
+def index_sweep() -> int:
+    return indexing.catch_up_all()

@@ -1,0 +1,68 @@
+"""Notices for people: created by messaging.indexing (mentions, replies) and rooms (invites)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
+
+from accounts.models import User
+from chatproject.errors import InvalidInput
+from messaging.store import StoredMessage
+from notifications.models import Notification, NotificationType
+from rooms.models import Membership
+
+
+@dataclass(frozen=True)
+class MessageNotice:
+    kind: str  # "mention" or "reply"
+    message: StoredMessage
+    user_ids: frozenset[int]
+    everyone: bool = False  # @room: every member but the author
+
+
+def record_notices(room_id: int, notices: list[MessageNotice]) -> None:
+    """Create the notices for current members only; a repeated one is ignored (unique per message)."""
+    if not notices:
+        return
+    wanted = set().union(*(n.user_ids for n in notices))
+    everyone = any(n.everyone for n in notices)
+    members_query = Membership.objects.filter(room_id=room_id)
+    if not everyone:
+        members_query = members_query.filter(user_id__in=wanted)
+    members = set(members_query.values_list("user_id", flat=True))
+    rows = [
+        Notification(
+            user_id=user_id,
+            type=notice.kind,
+            room_id=room_id,
+            message_id=notice.message.id,
+            actor_id=notice.message.author_id,
+            created_at=notice.message.edited_at or notice.message.created_at,
+        )
+        for notice in notices
+        for user_id in sorted((members if notice.everyone else notice.user_ids & members) - {notice.message.author_id})
+    ]
+    Notification.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def notify_invite(*, user_id: int, room_id: int, actor_id: int) -> None:
+    Notification.objects.create(
+        user_id=user_id, type=NotificationType.INVITE, room_id=room_id, actor_id=actor_id, created_at=timezone.now()
+    )
+
+
+def mark_read(*, user: User, ids: Any = None, everything: Any = False) -> int:
+    """Mark the caller's notices read: a list of ids, or all of them."""
+    query = Notification.objects.filter(user_id=user.pk, read=False)
+    if everything is True:
+        pass
+    elif isinstance(ids, list) and ids and all(isinstance(i, str | int) and str(i).isdigit() for i in ids):
+        query = query.filter(pk__in=[int(i) for i in ids[:500]])
+    else:
+        raise InvalidInput(
+            "Give `ids` (a list of notification ids) or `all: true`.",
+            fields={"ids": ["A non-empty list of notification ids."]},
+        )
+    return query.update(read=True)

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import request_user
+from chatproject.errors import InvalidInput
+from chatproject.pagination import ResultsCursorPagination
+from messaging.payloads import iso
+from notifications import services
+from notifications.models import Notification
+
+
+class NotificationSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    type = serializers.ChoiceField(choices=["mention", "reply", "invite"])
+    room_id = serializers.CharField()
+    message_id = serializers.CharField(required=False)
+    actor_id = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    read = serializers.BooleanField()
+
+
+class MarkReadSerializer(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.CharField(), required=False)
+    all = serializers.BooleanField(required=False)
+
+
+def notification_payload(notice: Notification) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "id": str(notice.pk),
+        "type": notice.type,
+        "room_id": str(notice.room_id),
+        "actor_id": str(notice.actor_id) if notice.actor_id is not None else None,
+        "created_at": iso(notice.created_at),
+        "read": notice.read,
+    }
+    if notice.message_id:
+        payload["message_id"] = notice.message_id
+    return payload
+
+
+class NotificationPagination(ResultsCursorPagination):
+    ordering = ("-created_at", "-id")
+
+
+class NotificationListView(APIView):
+    @extend_schema(responses={200: NotificationSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        paginator = NotificationPagination()
+        notices = Notification.objects.filter(user_id=request_user(request).pk)
+        if request.query_params.get("unread") in ("1", "true"):
+            notices = notices.filter(read=False)
+        page = paginator.paginate_queryset(notices, request, view=self) or []
+        return paginator.get_paginated_response([notification_payload(n) for n in page])
+
+
+class NotificationReadView(APIView):
+    """`POST /api/notifications/read` `{"ids": [...]}` or `{"all": true}` -> `{"updated": n}`."""
+
+    @extend_schema(request=MarkReadSerializer, responses={200: None})
+    def post(self, request: Request) -> Response:
+        if not isinstance(request.data, dict):
+            raise InvalidInput("The body must be a JSON object.", code="malformed_request")
+        updated = services.mark_read(
+            user=request_user(request), ids=request.data.get("ids"), everything=request.data.get("all", False)
+        )
+        return Response({"updated": updated})
