@@ -140,6 +140,7 @@ else:
     # One process only in this mode: a process-local cache is the shared cache.
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="chat")  # deployments may share a Redis
 # A broker outage must not stall a post: publishing a task gives up fast (the sweep catches up).
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_CONNECTION_TIMEOUT = 1.0

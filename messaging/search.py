@@ -73,6 +73,8 @@ def parse_query(raw: Any) -> SearchQuery:
         negate, name, quoted, bare = match.group(1), match.group(2), match.group(3), match.group(4)
         value = quoted if quoted is not None else bare or ""
         operator = name.lower() if name else None
+        if operator is None and value.endswith(":") and value[:-1].lower() in _OPERATORS:
+            raise _bad(f"{value} needs a value.")
         if operator not in _OPERATORS:
             # `http://x`, `std::vector`, `key:value`: not an operator, so literal text.
             literal = f"{name}:{value}" if name else value

@@ -1,0 +1,84 @@
+"""The indexing path as deployed: a server that does not index inline, a real broker, a real worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+from accounts.models import User
+from tests import live
+from tests.live import ROOT, ServerProcess, running_server
+from tests.test_websocket import make_room, rest
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+@pytest.fixture
+def deployed(mongo_url: str, transactional_db: Any, tmp_path: Path) -> Iterator[ServerProcess]:
+    """Server and worker on a queue of this test's own (nothing left over from other runs)."""
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
+        "POSTGRESQL_URL": live.test_database_url(),
+        "MONGODB_URL": settings.MONGODB_URL,
+        "MONGODB_NAME": settings.MONGODB_NAME,
+        "REDIS_URL": settings.REDIS_URL,
+        "SECRET_KEY": settings.SECRET_KEY,
+        "CELERY_QUEUE": queue,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "PYTHONPATH": str(ROOT),
+    }
+    log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "chatproject", "worker", "--pool=solo", "-Q", queue, "-l", "INFO"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        with running_server(tmp_path, CELERY_QUEUE=queue, CELERY_TASK_ALWAYS_EAGER="false") as server:
+            yield server
+    finally:
+        worker.terminate()
+        worker.wait(timeout=15)
+        log.close()
+
+
+def eventually(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        time.sleep(0.2)
+
+
+def test_worker_indexes_posts_edits_deletions_and_mentions(deployed: ServerProcess, alice: User, bob: User) -> None:
+    room = make_room(alice, bob)
+    with rest(deployed, alice) as client_a, rest(deployed, bob) as client_b:
+
+        def found(q: str) -> list[str]:
+            response = client_b.get("/api/search", params={"q": q})
+            assert response.status_code == 200, response.text
+            return [m["body"] for m in response.json()["results"]]
+
+        posted = client_a.post(f"/api/messages/{room.pk}", json={"body": "Déploiement terminé, @bob"})
+        assert posted.status_code == 201
+        eventually(lambda: found("deploiement") == ["Déploiement terminé, @bob"], "the post is searchable")
+        notices = client_b.get("/api/notifications/").json()["results"]
+        assert [(n["type"], n["message_id"]) for n in notices] == [("mention", posted.json()["id"])]
+
+        message_id = posted.json()["id"]
+        assert client_a.put(f"/api/messages/{message_id}", json={"body": "rollback started"}).status_code == 200
+        eventually(lambda: found("rollback") == ["rollback started"] and found("deploiement") == [], "the edit")
+        assert client_a.delete(f"/api/messages/{message_id}").status_code == 204
+        eventually(lambda: found("rollback") == [], "the deletion")
