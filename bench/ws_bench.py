@@ -59,6 +59,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def ensure_bench_database() -> None:
+    """Services running and the bench's own PostgreSQL database present."""
+    subprocess.run([str(ROOT / "scripts" / "ensure_services.sh")], check=True, stdout=subprocess.DEVNULL)
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (BENCH_DB,)).fetchone()
+        if not exists:
+            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+
+
 def wait_http(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -122,11 +131,7 @@ class Bench:
                 proc.wait()
 
     def setup(self) -> None:
-        subprocess.run([str(ROOT / "scripts" / "ensure_services.sh")], check=True, stdout=subprocess.DEVNULL)
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (BENCH_DB,)).fetchone()
-            if not exists:
-                conn.execute(f"CREATE DATABASE {BENCH_DB}")
+        ensure_bench_database()
         self.spawn([PY, "-m", "secantus", "--port", str(self.mongo_port), "--storage-path", ":memory:"], "mongo.log")
         wait_port(self.mongo_port)
         time.sleep(1.5)

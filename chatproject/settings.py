@@ -88,8 +88,18 @@ ASGI_APPLICATION = "chatproject.asgi.application"
 _pg_url = env.str("POSTGRESQL_URL", default="")
 if _pg_url:
     DATABASES = {"default": env.db_url_config(_pg_url)}
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if env.bool("DB_POOL", default=True):
+        # Under ASGI every request runs its sync code in a fresh thread, so thread-bound persistent
+        # connections meant a new PostgreSQL connection per request (~5 ms). A pool is shared.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+            "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
+            "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+        }
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     DATABASES = {
         "default": {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.db import transaction
 
 from messaging import store
@@ -23,6 +24,7 @@ from notifications.services import MessageNotice, record_notices
 logger = logging.getLogger(__name__)
 
 BATCH = 500
+PENDING_FLAG_SECONDS = 60  # a lost task delays a room's index at most this long (or one sweep)
 
 _ENTRY_FIELDS = [
     "room",
@@ -39,14 +41,33 @@ _ENTRY_FIELDS = [
 ]
 
 
+def _pending_key(room_id: int) -> str:
+    return f"search-pending:{room_id}"
+
+
 def schedule(room_id: int) -> None:
-    """Ask a worker to catch the room up; never fails the caller (the sweep is the safety net)."""
+    """Ask a worker to catch the room up; never fails the caller (the sweep is the safety net).
+
+    A busy room gets one queued task, not one per message: a flag (SET NX in the shared cache)
+    marks a task as queued, and the task clears it before it reads the room's head, so a change
+    committed after that read always queues the next run.
+    """
     from messaging.tasks import index_room  # tasks import this module
 
     try:
-        index_room.delay(room_id)
+        if cache.add(_pending_key(room_id), 1, timeout=PENDING_FLAG_SECONDS):
+            index_room.delay(room_id)
     except Exception:
         logger.warning("could not schedule indexing of room %s; the sweep will", room_id, exc_info=True)
+
+
+def run_scheduled(room_id: int) -> int:
+    """The task's body: clear the room's flag, then catch up."""
+    try:
+        cache.delete(_pending_key(room_id))
+    except Exception:  # Redis down: the flag expires by itself
+        logger.warning("could not clear the indexing flag of room %s", room_id, exc_info=True)
+    return catch_up_room(room_id)
 
 
 def catch_up_room(room_id: int) -> int:

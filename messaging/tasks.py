@@ -7,7 +7,7 @@ from messaging import indexing
 
 @shared_task(ignore_result=True, acks_late=True, max_retries=None)
 def index_room(room_id: int) -> int:
-    return indexing.catch_up_room(room_id)
+    return indexing.run_scheduled(room_id)
 
 
 @shared_task(ignore_result=True)

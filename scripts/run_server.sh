@@ -6,6 +6,8 @@ PY=.venv/bin/python
 [ -f .env ] && set -a && . ./.env && set +a
 
 mkdir -p .data
+CHILDREN=()
+trap 'for pid in "${CHILDREN[@]}"; do kill "$pid" 2>/dev/null || true; done' EXIT
 if [ -z "${SECRET_KEY:-}" ]; then
   export CHAT_DEV_MODE=true
   echo "No SECRET_KEY: running in local development mode (do not expose this server)."
@@ -18,8 +20,7 @@ if [ -z "${MONGODB_URL:-}" ]; then
   if ! "$PY" -c "import pymongo,sys; pymongo.MongoClient('$MONGODB_URL', serverSelectionTimeoutMS=500).admin.command('ping')" 2>/dev/null; then
     echo "starting SecantusDB on port ${MONGO_PORT} (data in .data/secantus)"
     "$PY" -m secantus --port "$MONGO_PORT" --storage-path .data/secantus --log-level WARNING >.data/secantus.log 2>&1 &
-    SECANTUS_PID=$!
-    trap 'kill $SECANTUS_PID 2>/dev/null || true' EXIT
+    CHILDREN+=($!)
     for _ in $(seq 1 60); do
       "$PY" -c "import pymongo; pymongo.MongoClient('$MONGODB_URL', serverSelectionTimeoutMS=500).admin.command('ping')" 2>/dev/null && break
       sleep 0.5
@@ -30,6 +31,13 @@ fi
 "$PY" manage.py migrate --noinput
 "$PY" manage.py ensure_indexes
 "$PY" manage.py collectstatic --noinput -v0
+if [ -n "${REDIS_URL:-}" ] && [ "${CELERY_TASK_ALWAYS_EAGER:-false}" != "true" ] && [ "${RUN_WORKER:-true}" = "true" ]; then
+  # Search indexing and notices run after delivery in a Celery worker (with the periodic sweep).
+  # RUN_WORKER=false when workers run elsewhere (docker-compose's `worker` service).
+  echo "starting a Celery worker (log in .data/celery.log)"
+  .venv/bin/celery -A chatproject worker -B -l WARNING --concurrency 1 -s .data/celerybeat-schedule >.data/celery.log 2>&1 &
+  CHILDREN+=($!)
+fi
 PORT="${PORT:-8000}"
 echo "serving on http://127.0.0.1:${PORT}"
 exec_cmd=(.venv/bin/daphne -b "${HOST:-127.0.0.1}" -p "$PORT" chatproject.asgi:application)
