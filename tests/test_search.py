@@ -185,3 +185,27 @@ def test_hot_queries_use_the_trigram_index(alice: User, room: dict[str, Any]) ->
         cursor.execute("EXPLAIN SELECT message_id FROM messaging_searchentry WHERE text LIKE '%ndexe%'")
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "search_text_trgm" in plan
+
+
+def test_sweep_indexes_changes_whose_task_was_lost(alice: User, bob: User, room: dict[str, Any]) -> None:
+    """A change stored without its task running (broker down) is found by the periodic sweep."""
+    from messaging import indexing, store
+    from messaging.rendering import render_body
+    from notifications.models import Notification
+
+    body = "orphaned change for @bob"
+    store.insert_message(
+        room_id=int(room["id"]),
+        author_id=alice.pk,
+        body=body,
+        rendered=render_body(body, lambda names: {"bob": bob.pk} if "bob" in names else {}),
+        now=timezone.now(),
+    )
+    assert bodies(search(alice, "orphaned")) == []
+    assert indexing.catch_up_all() == 1
+    assert bodies(search(alice, "orphaned")) == [body]
+    assert Notification.objects.filter(user=bob, type="mention").count() == 1
+    # Running again finds nothing new and tells nobody twice.
+    assert indexing.catch_up_all() == 0
+    assert indexing.catch_up_room(int(room["id"])) == 0
+    assert Notification.objects.filter(user=bob, type="mention").count() == 1
