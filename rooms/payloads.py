@@ -26,7 +26,7 @@ def room_payloads(rooms: Iterable[tuple[Room, Membership | None]]) -> list[dict[
         unread = 0
         if membership is not None and last_seq > membership.last_read_seq:
             unread = store.count_unread(
-                room.pk, membership.last_read_seq, membership.user_id, settings.UNREAD_COUNT_CAP
+                room.pk, membership.last_read_seq, last_seq, membership.user_id, settings.UNREAD_COUNT_CAP
             )
         results.append(
             {

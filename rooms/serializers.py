@@ -29,7 +29,9 @@ class RoomSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     member_count = serializers.IntegerField()
     role = serializers.ChoiceField(choices=Role.choices, allow_null=True)
-    unread_count = serializers.IntegerField(help_text="Counted up to UNREAD_COUNT_CAP (default 1000).")
+    unread_count = serializers.IntegerField(
+        help_text="Others' messages among the newest UNREAD_COUNT_CAP (default 1000) unread ones."
+    )
     last_seq = serializers.IntegerField()
     edit_history_visibility = serializers.ChoiceField(choices=EditHistoryVisibility.choices)
 

@@ -215,6 +215,18 @@ def test_unread_count_and_read_marker(alice: User, bob: User) -> None:
     assert client_for(alice).get("/api/rooms/").json()["results"][0]["unread_count"] == 1
 
 
+def test_unread_count_reads_only_the_newest_cap_messages(settings: Any, alice: User, bob: User) -> None:
+    settings.UNREAD_COUNT_CAP = 3
+    rid = create_room(alice)["id"]
+    client_for(bob).post(f"/api/rooms/{rid}/join")
+    for i in range(5):
+        client_for(alice).post(f"/api/messages/{rid}", {"body": f"hello {i}"}, format="json")
+    assert client_for(bob).get(f"/api/rooms/{rid}").json()["unread_count"] == 3
+    client_for(bob).post(f"/api/messages/{rid}", {"body": "mine"}, format="json")
+    # Among the newest three unread, one is bob's own: a bounded count, never a scan of the room.
+    assert client_for(bob).get(f"/api/rooms/{rid}").json()["unread_count"] == 2
+
+
 def test_anonymous_is_401_everywhere(anon: APIClient, alice: User) -> None:
     room = create_room(alice)
     for method, url in (
