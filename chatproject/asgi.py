@@ -11,10 +11,11 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from messaging.routing import websocket_urlpatterns  # noqa: E402
+from messaging.tus import with_upload_routes  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": with_upload_routes(django_asgi_app),
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )

@@ -159,7 +159,8 @@ CELERY_BEAT_SCHEDULE = {
     "search-index-sweep": {
         "task": "messaging.tasks.index_sweep",
         "schedule": env.float("SEARCH_SWEEP_SECONDS", default=60.0),
-    }
+    },
+    "expire-unfinished-uploads": {"task": "messaging.tasks.expire_uploads", "schedule": 15 * 60.0},
 }
 
 # --- Auth ----------------------------------------------------------------------------------------
@@ -204,6 +205,38 @@ ROOM_NAME_MAX_LENGTH = 100
 UNREAD_COUNT_CAP = env.int("UNREAD_COUNT_CAP", default=1000)
 SEARCH_QUERY_MAX_LENGTH = env.int("SEARCH_QUERY_MAX_LENGTH", default=500)
 SEARCH_TIMEOUT_MS = env.int("SEARCH_TIMEOUT_MS", default=3000)  # a broader query is a 400, not a stall
+# --- Files ---------------------------------------------------------------------------------------
+UPLOAD_MAX_SIZE = env.int("UPLOAD_MAX_SIZE", default=1024**3)  # bytes per file
+UPLOAD_USER_QUOTA = env.int("UPLOAD_USER_QUOTA", default=20 * 1024**3)  # bytes per user, unfinished included
+UPLOAD_EXPIRE_HOURS = env.float("UPLOAD_EXPIRE_HOURS", default=24.0)  # unfinished uploads are then deleted
+UPLOAD_TEMP_DIR = env.str("UPLOAD_TEMP_DIR", default=str(BASE_DIR / ".data" / "uploads-partial"))
+IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=50_000_000)  # decompression-bomb guard
+THUMBNAIL_SIZE = env.int("THUMBNAIL_SIZE", default=320)
+MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(BASE_DIR / ".data" / "media"))
+_file_storage = env.str("FILE_STORAGE", default="local")
+if _file_storage == "s3":
+    # Any S3-compatible store (AWS, MinIO, Ceph...): django-storages reads the AWS_* settings.
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default=None),
+            "region_name": env.str("AWS_S3_REGION_NAME", default=None),
+            "access_key": env.str("AWS_ACCESS_KEY_ID", default=None),
+            "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default=None),
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+elif _file_storage == "local":
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+else:
+    raise ImproperlyConfigured("FILE_STORAGE must be local or s3")
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 
 REST_FRAMEWORK = {

@@ -1,8 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from chatproject import health
+from messaging.upload_views import FileDownloadView, FileThumbnailView, UploadView
 from messaging.views import SearchView
 
 urlpatterns = [
@@ -13,6 +14,9 @@ urlpatterns = [
     path("api/rooms/", include("rooms.urls")),
     path("api/messages/", include("messaging.urls")),
     path("api/search", SearchView.as_view(), name="search"),
+    re_path(r"^api/uploads/(?P<upload_id>[^/]+)/?$", UploadView.as_view(), name="upload"),
+    re_path(r"^api/files/(?P<upload_id>[^/]+)/?$", FileDownloadView.as_view(), name="file"),
+    re_path(r"^api/files/(?P<upload_id>[^/]+)/thumbnail/?$", FileThumbnailView.as_view(), name="file-thumbnail"),
     path("api/notifications/", include("notifications.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -9,6 +9,7 @@ from typing import Any
 from accounts.models import User
 from accounts.serializers import user_payload
 from messaging.store import StoredMessage
+from messaging.uploads import attachment_payloads
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -26,10 +27,11 @@ def message_payloads(messages: Iterable[StoredMessage], known: Iterable[User] = 
     missing = {m.author_id for m in batch} - users.keys()
     if missing:
         users.update(User.objects.in_bulk(missing))
-    return [message_payload(m, users) for m in batch]
+    files = attachment_payloads(a for m in batch for a in m.attachments)
+    return [message_payload(m, users, files) for m in batch]
 
 
-def message_payload(message: StoredMessage, users: dict[int, User]) -> dict[str, Any]:
+def message_payload(message: StoredMessage, users: dict[int, User], files: dict[str, dict[str, Any]]) -> dict[str, Any]:
     author = users.get(message.author_id)
     return {
         "id": message.id,
@@ -50,7 +52,7 @@ def message_payload(message: StoredMessage, users: dict[int, User]) -> dict[str,
             {"emoji": r.emoji, "count": len(r.user_ids), "users": [str(u) for u in r.user_ids]}
             for r in message.reactions
         ],
-        "attachments": message.attachments,
+        "attachments": [files[a] for a in message.attachments if a in files],
         "client_id": message.client_id,
     }
 

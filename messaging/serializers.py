@@ -53,6 +53,7 @@ class MessagePostSerializer(serializers.Serializer):
     body = serializers.JSONField()
     parent_id = serializers.JSONField(required=False)
     client_id = serializers.JSONField(required=False)
+    attachments = serializers.ListField(child=serializers.CharField(), required=False, help_text="Upload ids.")
 
 
 class MessageEditSerializer(serializers.Serializer):

@@ -15,6 +15,7 @@ from chatproject.ratelimit import enforce_for_user, message_rate
 from messaging import broadcast, events, indexing, store
 from messaging.payloads import message_payloads, one_message_payload
 from messaging.rendering import RenderedBody, render_body
+from messaging.uploads import validate_attachments
 from rooms.models import MANAGER_ROLES
 from rooms.selectors import member_ids_by_username, room_require_member
 
@@ -28,7 +29,9 @@ class PostResult:
     created: bool
 
 
-def validate_body(body: Any) -> str:
+def validate_body(body: Any, *, files_attached: bool = False) -> str:
+    if files_attached and (body is None or (isinstance(body, str) and not body.strip())):
+        return ""  # a message may be only files; otherwise it needs words
     if not isinstance(body, str):
         raise InvalidInput("The body must be a string.", code="invalid_body", fields={"body": ["Must be a string."]})
     if not body.strip():
@@ -73,9 +76,18 @@ def render_for_room(room_id: int, body: str) -> RenderedBody:
     return render_body(body, lambda names: member_ids_by_username(room_id, names))
 
 
-def message_post(*, user: User, room_id: Any, body: Any, parent_id: Any = None, client_id: Any = None) -> PostResult:
+def message_post(
+    *,
+    user: User,
+    room_id: Any,
+    body: Any,
+    parent_id: Any = None,
+    client_id: Any = None,
+    attachments: Any = None,
+) -> PostResult:
     membership = room_require_member(user, room_id)
-    text = validate_body(body)
+    files = validate_attachments(user=user, room_id=membership.room_id, raw=attachments)
+    text = validate_body(body, files_attached=bool(files))
     cid = validate_client_id(client_id)
     if parent_id is not None and not isinstance(parent_id, str):
         raise InvalidInput("parent_id must be a message id.", fields={"parent_id": ["Must be a message id."]})
@@ -89,6 +101,7 @@ def message_post(*, user: User, room_id: Any, body: Any, parent_id: Any = None, 
             now=timezone.now(),
             parent_id=parent_id,
             client_id=cid,
+            attachments=files,
         )
     except store.ParentInvalid:
         raise InvalidInput(

@@ -69,7 +69,7 @@ class StoredMessage:
     mentioned_user_ids: list[int] = field(default_factory=list)
     mentions_room: bool = False
     reactions: list[ReactionSummary] = field(default_factory=list)
-    attachments: list[dict[str, Any]] = field(default_factory=list)
+    attachments: list[str] = field(default_factory=list)  # upload ids (PostgreSQL holds the files' facts)
 
 
 @dataclass(frozen=True)
@@ -276,7 +276,7 @@ def insert_message(
     now: datetime,
     parent_id: str | None = None,
     client_id: str | None = None,
-    attachments: list[dict[str, Any]] | None = None,
+    attachments: list[str] | None = None,
 ) -> tuple[StoredMessage, bool, StoredMessage | None]:
     """Store a post. Returns (message, created, updated parent).
 
@@ -575,5 +575,5 @@ def _to_message(doc: dict[str, Any]) -> StoredMessage:
         mentioned_user_ids=[int(u) for u in doc.get("mentions", [])],
         mentions_room=bool(doc.get("mentions_room", False)),
         reactions=[ReactionSummary(emoji=e, user_ids=u) for e, u in grouped.items()],
-        attachments=list(doc.get("attachments", [])),
+        attachments=[a for a in doc.get("attachments", []) if isinstance(a, str)],
     )

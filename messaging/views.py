@@ -90,13 +90,15 @@ class RoomMessagesView(APIView):
     @extend_schema(request=MessagePostSerializer, responses={201: MessageSerializer, 200: MessageSerializer})
     def post(self, request: Request, ident: str) -> Response:
         data = _json_object(request)
-        _require(data, "body")
+        if not data.get("attachments"):
+            _require(data, "body")
         result = services.message_post(
             user=request_user(request),
             room_id=ident,
-            body=data["body"],
+            body=data.get("body"),
             parent_id=data.get("parent_id"),
             client_id=data.get("client_id"),
+            attachments=data.get("attachments"),
         )
         return Response(result.message, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 

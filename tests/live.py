@@ -1,4 +1,4 @@
-"""Real server processes for the WebSocket tests: daphne on a free port, against the test databases."""
+"""Real server processes (Daphne, or Uvicorn where a test needs a streaming server) on free ports."""
 
 from __future__ import annotations
 
@@ -55,7 +55,13 @@ class ServerProcess:
                 self.proc.wait()
 
 
-def start_server(tmp: Path, *, redis_url: str | None = None, **extra_env: str) -> ServerProcess:
+SERVER_COMMANDS = {
+    "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "chatproject.asgi:application"],
+    "uvicorn": ["-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "chatproject.asgi:application"],
+}
+
+
+def start_server(tmp: Path, *, redis_url: str | None = None, server: str = "daphne", **extra_env: str) -> ServerProcess:
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
@@ -65,6 +71,9 @@ def start_server(tmp: Path, *, redis_url: str | None = None, **extra_env: str) -
         "REDIS_URL": redis_url or settings.REDIS_URL,
         "SECRET_KEY": settings.SECRET_KEY,
         "DB_CONN_MAX_AGE": "0",
+        # Servers run as deployed, with the connection pool; the pytest process itself does not
+        # (its async tests run the ORM on short-lived threads whose connections a pool never gets back).
+        "DB_POOL": "true",
         "WS_TICK_SECONDS": "0.5",
         "WS_PRESENCE_TTL_SECONDS": "2",
         "PYTHONPATH": str(ROOT),
@@ -73,7 +82,7 @@ def start_server(tmp: Path, *, redis_url: str | None = None, **extra_env: str) -
     }
     log = tmp / f"server-{port}.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatproject.asgi:application"],
+        [sys.executable, *(arg.format(port=port) for arg in SERVER_COMMANDS[server])],
         cwd=ROOT,
         env=env,
         stdout=log.open("wb"),
