@@ -5,8 +5,9 @@
 Seeds MongoDB (a SecantusDB process) with the documents the service writes, 1,000 rooms of
 which one holds 90% of the messages (so a page 900,000 messages deep exists), and the PostgreSQL
 search index: all but the last 20,000 rows by COPY, those through the real indexer (its
-throughput is reported). Then it starts Daphne as deployed and times, for a user who is a member
-of every room (the widest global search): search for a rare word, a common word, a substring and
+throughput is reported). Then, for each ASGI server (Uvicorn, which serves HTTP in the
+deployment, and Daphne), one process, it times for a user who is a member of every room (the
+widest global search): search for a rare word, a common word, a substring and
 operator queries, and the newest history page and one 900,000 messages deep.
 """
 
@@ -81,6 +82,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--rooms", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--servers", nargs="+", default=["uvicorn", "daphne"], choices=["uvicorn", "daphne"])
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     mongo_port, port = free_port(), free_port()
@@ -129,14 +131,27 @@ def main() -> None:
 
         django.setup()
         token, rooms, seed_report = seed(args)
-        server = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-v", "0", "-p", str(port), "chatproject.asgi:application"],
-            cwd=ROOT,
-            env=env,
-        )
-        procs.append(server)
-        wait_http(f"http://127.0.0.1:{port}/health")
-        report = [seed_report, measure(args, port, token, rooms)]
+        report = [seed_report]
+        for name in args.servers:
+            command = {
+                "daphne": ["-m", "daphne", "-v", "0", "-p", str(port), "chatproject.asgi:application"],
+                "uvicorn": [
+                    "-m",
+                    "uvicorn",
+                    "--log-level",
+                    "warning",
+                    "--port",
+                    str(port),
+                    "chatproject.asgi:application",
+                ],
+            }[name]
+            server = subprocess.Popen([sys.executable, *command], cwd=ROOT, env=env)
+            wait_http(f"http://127.0.0.1:{port}/health")
+            try:
+                report.append(measure(args, port, token, rooms, name))
+            finally:
+                server.terminate()
+                server.wait(timeout=20)
         text = "\n".join(report)
         print(text)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
@@ -267,7 +282,7 @@ def seed(args: argparse.Namespace) -> tuple[str, list[int], str]:
     return str(AccessToken.for_user(reader)), [r.pk for r in rooms], report
 
 
-def measure(args: argparse.Namespace, port: int, token: str, rooms: list[int]) -> str:
+def measure(args: argparse.Namespace, port: int, token: str, rooms: list[int], server: str) -> str:
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=30)
     big = rooms[0]
     head = client.get(f"/api/rooms/{big}").json()["last_seq"]
@@ -287,7 +302,8 @@ def measure(args: argparse.Namespace, port: int, token: str, rooms: list[int]) -
         "history page 900,000 messages deep": f"/api/messages/{big}?before={max(51, head - 900_000)}",
     }
     lines = [
-        f"{args.requests} sequential requests per case after 20 warm-up, Daphne (1 process), "
+        "",
+        f"{server} (1 process): {args.requests} sequential requests per case after 20 warm-up, "
         f"user in all {len(rooms)} rooms",
         "",
         "| request | results | p50 ms | p99 ms | mean ms |",

@@ -28,8 +28,10 @@ if [ -z "${MONGODB_URL:-}" ]; then
   fi
 fi
 
-"$PY" manage.py migrate --noinput
-"$PY" manage.py ensure_indexes
+if [ "${RUN_MIGRATIONS:-true}" = "true" ]; then
+  "$PY" manage.py migrate --noinput
+  "$PY" manage.py ensure_indexes
+fi
 "$PY" manage.py collectstatic --noinput -v0
 if [ -n "${REDIS_URL:-}" ] && [ "${CELERY_TASK_ALWAYS_EAGER:-false}" != "true" ] && [ "${RUN_WORKER:-true}" = "true" ]; then
   # Search indexing and notices run after delivery in a Celery worker (with the periodic sweep).
@@ -40,5 +42,9 @@ if [ -n "${REDIS_URL:-}" ] && [ "${CELERY_TASK_ALWAYS_EAGER:-false}" != "true" ]
 fi
 PORT="${PORT:-8000}"
 echo "serving on http://127.0.0.1:${PORT}"
-exec_cmd=(.venv/bin/daphne -b "${HOST:-127.0.0.1}" -p "$PORT" chatproject.asgi:application)
-"${exec_cmd[@]}"
+# ASGI_SERVER: see the README's Deployment section for what each is measured to do better.
+case "${ASGI_SERVER:-uvicorn}" in
+  uvicorn) .venv/bin/uvicorn --host "${HOST:-127.0.0.1}" --port "$PORT" --ws websockets-sansio --no-access-log chatproject.asgi:application ;;
+  daphne) .venv/bin/daphne -b "${HOST:-127.0.0.1}" -p "$PORT" chatproject.asgi:application ;;
+  *) echo "ASGI_SERVER must be uvicorn or daphne" >&2; exit 2 ;;
+esac

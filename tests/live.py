@@ -55,13 +55,18 @@ class ServerProcess:
                 self.proc.wait()
 
 
+# Uvicorn is what `make run` and the deployment serve with; TEST_ASGI_SERVER=daphne tests Daphne.
+DEFAULT_SERVER = os.environ.get("TEST_ASGI_SERVER", "uvicorn")
 SERVER_COMMANDS = {
     "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "chatproject.asgi:application"],
-    "uvicorn": ["-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "chatproject.asgi:application"],
+    "uvicorn": [
+        *("-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--ws", "websockets-sansio"),
+        "chatproject.asgi:application",
+    ],
 }
 
 
-def start_server(tmp: Path, *, redis_url: str | None = None, server: str = "daphne", **extra_env: str) -> ServerProcess:
+def start_server(tmp: Path, *, redis_url: str | None = None, server: str = "", **extra_env: str) -> ServerProcess:
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
@@ -82,7 +87,7 @@ def start_server(tmp: Path, *, redis_url: str | None = None, server: str = "daph
     }
     log = tmp / f"server-{port}.log"
     proc = subprocess.Popen(
-        [sys.executable, *(arg.format(port=port) for arg in SERVER_COMMANDS[server])],
+        [sys.executable, *(arg.format(port=port) for arg in SERVER_COMMANDS[server or DEFAULT_SERVER])],
         cwd=ROOT,
         env=env,
         stdout=log.open("wb"),
