@@ -333,11 +333,11 @@ def table(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--servers", nargs="+", default=["bare", "daphne", "uvicorn"])
+    parser.add_argument("--servers", nargs="+", default=["bare", "uvicorn", "daphne"])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--connections", type=int, default=10_000)
     parser.add_argument("--step-seconds", type=float, default=3.0)
-    parser.add_argument("--uvicorn-workers", type=int, default=2)
+    parser.add_argument("--uvicorn-workers", type=int, default=1)
     parser.add_argument("--uvicorn-ws", default="websockets-sansio")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

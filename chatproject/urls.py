@@ -2,11 +2,19 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts import pages as account_pages
 from chatproject import health
+from messaging import pages
 from messaging.upload_views import FileDownloadView, FileThumbnailView, UploadView
 from messaging.views import SearchView
 
 urlpatterns = [
+    path("", pages.home, name="home"),
+    path("login/", account_pages.login_page, name="login"),
+    path("register/", account_pages.register_page, name="register"),
+    path("logout/", account_pages.logout_page, name="logout"),
+    path("chat/", pages.chat_page, name="chat"),
+    path("chat/<int:room_id>/", pages.chat_page, name="chat-room"),
     path("health", health.liveness, name="health"),
     path("health/ready", health.readiness, name="health-ready"),
     path("admin/", admin.site.urls),

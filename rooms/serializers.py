@@ -48,7 +48,8 @@ class MemberSerializer(serializers.Serializer):
 
 
 class MemberAddSerializer(serializers.Serializer):
-    user_id = serializers.CharField()
+    user_id = serializers.CharField(required=False)
+    username = serializers.CharField(required=False, help_text="Instead of user_id (case-insensitive).")
     role = serializers.ChoiceField(choices=Role.choices, required=False, default=Role.MEMBER)
 
 

@@ -64,12 +64,14 @@ def _other_owner_exists(room_id: int, excluding_user_id: int) -> bool:
     return Membership.objects.filter(room_id=room_id, role=Role.OWNER).exclude(user_id=excluding_user_id).exists()
 
 
-def member_add(*, actor: User, room_id: Any, user_id: Any, role: Any = Role.MEMBER) -> Membership:
+def member_add(
+    *, actor: User, room_id: Any, user_id: Any = None, username: Any = None, role: Any = Role.MEMBER
+) -> Membership:
     actor_membership = _require_manager(actor, room_id)
     new_role = _parse_role(role)
     if new_role == Role.OWNER and actor_membership.role != Role.OWNER:
         raise Forbidden("Only an owner can make owners.", code="owner_required")
-    target = _user_by_id(user_id)
+    target = _user_by_id(user_id) if user_id is not None else _user_by_name(username)
     try:
         with transaction.atomic():
             membership = Membership.objects.create(room_id=actor_membership.room_id, user=target, role=new_role)
@@ -135,6 +137,15 @@ def _parse_user_id(raw: Any) -> int:
         return parse_room_id(raw)  # same shape as room ids: a positive integer
     except NotFound:
         raise NotFound("No such user.", code="user_not_found")
+
+
+def _user_by_name(raw: Any) -> User:
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidInput("Give user_id or username.", fields={"user_id": ["Required (or username)."]})
+    user = User.objects.filter(username__iexact=raw.strip(), is_active=True).first()
+    if user is None:
+        raise InvalidInput("No such user.", code="user_not_found", fields={"username": ["No such user."]})
+    return user
 
 
 def _user_by_id(raw: Any) -> User:

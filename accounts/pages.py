@@ -1,0 +1,70 @@
+"""Server-rendered sign-up, log-in and log-out for the web UI (session cookies)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import login, logout
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts import services
+from chatproject.errors import ApiError
+from chatproject.ratelimit import enforce
+
+
+def _next_url(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or "/chat/"
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return "/chat/"
+    return target
+
+
+@require_http_methods(["GET", "POST"])
+def login_page(request: HttpRequest) -> HttpResponse:
+    error = ""
+    if request.method == "POST":
+        try:
+            # The same failed-login counter as the JSON API: one limit per address.
+            enforce(request, "auth.login.failed", settings.LOGIN_RATE_LIMIT, key="ip", increment=False)
+            user = services.user_authenticate(
+                username=request.POST.get("username", ""), password=request.POST.get("password", "")
+            )
+            if user is None:
+                enforce(request, "auth.login.failed", settings.LOGIN_RATE_LIMIT, key="ip")
+                raise ApiError("Wrong username or password.", code="invalid_credentials", status=401)
+        except ApiError as refused:
+            error = refused.detail
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return HttpResponseRedirect(_next_url(request))
+    status = 400 if error else 200
+    return render(request, "chat/login.html", {"error": error, "next": _next_url(request)}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def register_page(request: HttpRequest) -> HttpResponse:
+    errors: dict[str, list[str]] = {}
+    error = ""
+    if request.method == "POST":
+        try:
+            enforce(request, "auth.register", settings.REGISTER_RATE_LIMIT, key="ip")
+            user = services.user_register(
+                username=request.POST.get("username", "").strip(),
+                password=request.POST.get("password", ""),
+                display_name=request.POST.get("display_name", "").strip()[:150],
+            )
+        except ApiError as refused:
+            error, errors = refused.detail, refused.fields or {}
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return HttpResponseRedirect("/chat/")
+    status = 400 if error else 200
+    return render(request, "chat/register.html", {"error": error, "errors": errors}, status=status)
+
+
+@require_POST
+def logout_page(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return HttpResponseRedirect("/login/")
