@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
-# Start PostgreSQL and Redis on this machine when they are not already answering (idempotent).
+# Start PostgreSQL and Redis on this machine when they are not already answering, and install
+# Debian's Chromium for the browser tests when it is missing (idempotent).
 set -euo pipefail
+
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing Chromium (apt) for the browser tests"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
+fi
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   echo "starting PostgreSQL"
