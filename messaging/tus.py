@@ -145,7 +145,7 @@ async def tus_patch(scope: Scope, receive: Receive, send: Send, upload_id: str) 
 def _offset_headers(upload: Any, offset: int | None = None) -> dict[str, str]:
     headers = {"Upload-Offset": str(offset if offset is not None else uploads.current_offset(upload))}
     if not upload.is_complete:
-        headers["Upload-Expires"] = upload.expires_at.strftime("%a, %d %b %Y %H:%M:%S GMT")
+        headers["Upload-Expires"] = uploads.expires_header(upload)
     return headers
 
 

@@ -90,7 +90,7 @@ class RoomUploadsView(TusView):
         location = request.build_absolute_uri(f"/api/uploads/{upload.pk}")
         headers = {"Location": location, "Upload-Offset": str(uploads.current_offset(upload))}
         if not upload.is_complete:
-            headers["Upload-Expires"] = upload.expires_at.strftime("%a, %d %b %Y %H:%M:%S GMT")
+            headers["Upload-Expires"] = uploads.expires_header(upload)
         return Response(status=status.HTTP_201_CREATED, headers=headers)
 
 
@@ -113,7 +113,7 @@ class UploadView(TusView):
         upload = uploads.upload_for_owner(request_user(request), upload_id)
         headers = {"Upload-Offset": str(uploads.current_offset(upload)), "Upload-Length": str(upload.length)}
         if not upload.is_complete:
-            headers["Upload-Expires"] = upload.expires_at.strftime("%a, %d %b %Y %H:%M:%S GMT")
+            headers["Upload-Expires"] = uploads.expires_header(upload)
         return Response(status=status.HTTP_200_OK, headers=headers)
 
     @extend_schema(request=None, responses={204: None})

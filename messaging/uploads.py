@@ -137,6 +137,11 @@ def current_offset(upload: Upload) -> int:
         return 0
 
 
+def expires_header(upload: Upload) -> str:
+    """tus `Upload-Expires`: an RFC 9110 date."""
+    return upload.expires_at.strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
 def parse_upload_id(raw: Any) -> uuid.UUID:
     try:
         return uuid.UUID(str(raw))
