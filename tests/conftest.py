@@ -145,3 +145,9 @@ def anon() -> APIClient:
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     """Debian's Chromium (installed by scripts/ensure_services.sh): browsers cannot be downloaded here."""
     return {**browser_type_launch_args, "executable_path": os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API keeps an event loop running in the main thread
+    for the rest of the session, and the asyncio tests cannot start theirs after it."""
+    items.sort(key=lambda item: "browser" in item.fixturenames)
