@@ -44,7 +44,7 @@ PORT="${PORT:-8000}"
 echo "serving on http://127.0.0.1:${PORT}"
 # ASGI_SERVER: see the README's Deployment section for what each is measured to do better.
 case "${ASGI_SERVER:-uvicorn}" in
-  uvicorn) .venv/bin/uvicorn --host "${HOST:-127.0.0.1}" --port "$PORT" --ws websockets-sansio --no-access-log chatproject.asgi:application ;;
+  uvicorn) .venv/bin/uvicorn --host "${HOST:-127.0.0.1}" --port "$PORT" --ws websockets-sansio --lifespan off --no-access-log chatproject.asgi:application ;;
   daphne) .venv/bin/daphne -b "${HOST:-127.0.0.1}" -p "$PORT" chatproject.asgi:application ;;
   *) echo "ASGI_SERVER must be uvicorn or daphne" >&2; exit 2 ;;
 esac
