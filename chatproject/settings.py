@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "chatproject.middleware.RequestIdMiddleware",
+    "chatproject.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -205,6 +206,8 @@ ROOM_NAME_MAX_LENGTH = 100
 UNREAD_COUNT_CAP = env.int("UNREAD_COUNT_CAP", default=1000)
 SEARCH_QUERY_MAX_LENGTH = env.int("SEARCH_QUERY_MAX_LENGTH", default=500)
 SEARCH_TIMEOUT_MS = env.int("SEARCH_TIMEOUT_MS", default=3000)  # a broader query is a 400, not a stall
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")  # when set, GET /metrics requires it as a bearer token
+
 # --- Files ---------------------------------------------------------------------------------------
 UPLOAD_MAX_SIZE = env.int("UPLOAD_MAX_SIZE", default=1024**3)  # bytes per file
 UPLOAD_USER_QUOTA = env.int("UPLOAD_USER_QUOTA", default=20 * 1024**3)  # bytes per user, unfinished included

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import pages as account_pages
 from chatproject import health
+from chatproject.metrics import metrics_view
 from messaging import pages
 from messaging.upload_views import FileDownloadView, FileThumbnailView, UploadView
 from messaging.views import SearchView
@@ -17,6 +18,7 @@ urlpatterns = [
     path("chat/<int:room_id>/", pages.chat_page, name="chat-room"),
     path("health", health.liveness, name="health"),
     path("health/ready", health.readiness, name="health-ready"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/auth/", include("accounts.urls")),
     path("api/rooms/", include("rooms.urls")),

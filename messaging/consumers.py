@@ -24,6 +24,7 @@ from accounts.models import User
 from accounts.serializers import user_payload
 from accounts.ws_auth import SocketAuthError, authenticate_socket
 from chatproject.errors import ApiError, Forbidden, NotFound, as_api_error
+from chatproject.metrics import SOCKETS_OPEN
 from messaging import broadcast, events, presence, selectors, services, store
 from messaging.hub import hub
 from messaging.payloads import message_payloads
@@ -118,6 +119,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except Exception as exc:  # noqa: BLE001 - Redis down: membership is re-checked on catch-up
             logger.warning("channel layer unavailable on connect: %r", exc)
         self._joined = True
+        SOCKETS_OPEN.inc()
         # Subscribed before reading the store: nothing committed after this point can be missed.
         await hub().register(self)
         if identity.expires_at is not None:
@@ -147,6 +149,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             task.cancel()
         if not getattr(self, "_joined", False):
             return
+        SOCKETS_OPEN.dec()
         await hub().unregister(self)
         try:
             await broadcast.unsubscribe(broadcast.user_group(self.user.pk), self.channel_name)

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from chatproject.errors import Forbidden, InvalidInput, NotFound
+from chatproject.metrics import MESSAGES_POSTED
 from chatproject.ratelimit import enforce_for_user, message_rate
 from messaging import broadcast, events, indexing, store
 from messaging.payloads import message_payloads, one_message_payload
@@ -111,6 +112,7 @@ def message_post(
         )
     payloads = message_payloads([stored, parent] if parent is not None else [stored], known=[user])
     if created:
+        MESSAGES_POSTED.inc()
         group = broadcast.room_group(membership.room_id)
         broadcast.publish(group, events.message_new(payloads[0]))
         if parent is not None:

@@ -112,3 +112,31 @@ def test_browsable_api_works_with_session_login(alice: User) -> None:
         HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value,
     )
     assert created.status_code == 201
+
+
+def _sample(text: str, name: str) -> float:
+    """The value of one sample line of the Prometheus text format (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+@pytest.mark.django_db
+def test_metrics_count_requests_and_posts(settings: Any, alice: User) -> None:
+    from tests.test_rooms import create_room
+
+    anon = Client()
+    before = _sample(anon.get("/metrics").content.decode(), "chat_messages_posted_total")
+    room = create_room(alice)
+    client_for(alice).post(f"/api/messages/{room['id']}", {"body": "counted", "client_id": "m1"}, format="json")
+    client_for(alice).post(f"/api/messages/{room['id']}", {"body": "counted", "client_id": "m1"}, format="json")
+    response = anon.get("/metrics")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/plain")
+    text = response.content.decode()
+    assert _sample(text, "chat_messages_posted_total") == before + 1  # the repeat stored nothing
+    assert 'route="messages"' in text and 'status="201"' in text
+    settings.METRICS_TOKEN = "s3cret-token"
+    assert anon.get("/metrics").status_code == 401
+    assert anon.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    assert anon.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token").status_code == 200

@@ -324,3 +324,21 @@ async def test_removed_member_cannot_act_even_if_the_signal_is_lost(
         assert error["code"] in ("not_a_member", "room_not_found") and error["client_id"] == "s1"
         assert await close_code(b) == 4403
     assert rest(server, alice).get(f"/api/messages/{room.pk}").json()["results"] == []
+
+
+async def test_open_sockets_are_counted_in_metrics(server: ServerProcess, alice: User) -> None:
+    room = make_room(alice)
+
+    def open_sockets() -> float:
+        text = httpx.get(f"{server.http}/metrics", timeout=5).text
+        line = next(line for line in text.splitlines() if line.startswith("chat_websockets_open "))
+        return float(line.split()[1])
+
+    before = open_sockets()
+    async with connect(server.ws_url(room.pk), token(alice)) as ws:
+        await ready(ws)
+        assert open_sockets() == before + 1
+    deadline = asyncio.get_running_loop().time() + 5
+    while open_sockets() != before:
+        assert asyncio.get_running_loop().time() < deadline, "the gauge never came back down"
+        await asyncio.sleep(0.1)

@@ -1,0 +1,56 @@
+"""`GET /metrics` in Prometheus' text format (API.md), and the counters it shows.
+
+Each server process exports its own figures (scrape every process, or put them behind the load
+balancer's per-target scraping). METRICS_TOKEN, when set, is required as a bearer token.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
+from django.utils.crypto import constant_time_compare
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+HTTP_REQUESTS = Counter("chat_http_requests_total", "HTTP requests answered.", ["method", "route", "status"])
+HTTP_SECONDS = Histogram(
+    "chat_http_request_seconds",
+    "Time to answer an HTTP request.",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+MESSAGES_POSTED = Counter("chat_messages_posted_total", "Messages stored (repeats of a client_id excluded).")
+SOCKETS_OPEN = Gauge("chat_websockets_open", "WebSocket connections joined to a room in this process.")
+
+
+def _route(request: HttpRequest) -> str:
+    # The URL pattern's name, never the raw path: ids must not become label values.
+    try:
+        return resolve(request.path_info).url_name or "unnamed"
+    except Resolver404:
+        return "not_found"
+
+
+class MetricsMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        route = _route(request)
+        HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
+        HTTP_REQUESTS.labels(request.method or "", route, str(response.status_code)).inc()
+        return response
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    token = settings.METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not constant_time_compare(given, token):
+            return JsonResponse({"code": "not_authenticated", "detail": "A metrics token is required."}, status=401)
+    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
