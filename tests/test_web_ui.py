@@ -112,6 +112,12 @@ def test_two_people_chat_and_an_offline_one_catches_up_without_doubles(
     assert bob_page.locator("#messages .message").count() == alice.locator("#messages .message").count() == 6
     shot(bob_page, "04-caught-up")
 
+    # A mention reaches Bob's notifications.
+    send(alice, "ping @bob_ui")
+    expect(bob_page.locator("#messages .mention", has_text="@bob_ui")).to_have_count(1)
+    bob_page.get_by_role("button", name="Notifications").click()
+    expect(bob_page.locator("#side-body .result.unread")).to_contain_text("mentioned you")
+
 
 def png_file(tmp_path: Path) -> Path:
     out = io.BytesIO()
@@ -144,6 +150,8 @@ def test_edit_react_thread_search_and_upload(browser: Browser, ui_server: Server
     page.get_by_label("Edit message").press("Enter")
     expect(bodies(page, "final mockup")).to_have_count(1)
     expect(page.locator("#messages .edited")).to_have_count(1)
+    page.get_by_role("button", name="Show edit history").click()
+    expect(page.locator("#side-body")).to_contain_text("first draft of the mockup")
 
     edited = page.locator("#messages .message", has_text="final mockup")
     edited.hover()

@@ -212,7 +212,9 @@
       el("header", {},
         el("strong", { class: "author" }, message.author.display_name || message.author.username),
         el("time", { datetime: message.created_at }, timeFormat.format(new Date(message.created_at))),
-        message.edited_at && !message.deleted ? el("span", { class: "edited" }, "(edited)") : null));
+        message.edited_at && !message.deleted
+          ? el("button", { class: "link edited", onclick: () => showEditHistory(message), "aria-label": "Show edit history" }, "(edited)")
+          : null));
     if (state.editing === message.id) node.append(renderEditor(message));
     else node.append(renderBody(message));
     node.append(renderAttachments(message) || "");
@@ -510,6 +512,47 @@
   $("side-close").addEventListener("click", closeSide);
   document.addEventListener("keydown", (event) => { if (event.key === "Escape" && !$("side").hidden && document.activeElement === document.body) closeSide(); });
 
+  // --- edit history and notifications ----------------------------------------------------------------
+  async function showEditHistory(message) {
+    openSide("Edit history");
+    const { ok, data } = await api("GET", `/api/messages/${message.id}/history`);
+    if (!ok) { $("side-body").replaceChildren(el("p", { class: "hint" }, data?.detail || "Not available.")); return; }
+    $("side-body").replaceChildren(...data.results.map((record) => el("article", { class: "result" },
+      el("header", {}, el("time", { datetime: record.written_at }, new Date(record.written_at).toLocaleString())),
+      el("p", { class: "snippet" }, record.body))), el("article", { class: "result" }, el("header", {}, "now"), el("p", {}, message.body)));
+  }
+
+  async function loadNotificationCount() {
+    const { ok, data } = await api("GET", "/api/notifications/?unread=true&limit=100");
+    if (!ok) return;
+    const badge = $("notification-count");
+    badge.hidden = !data.results.length;
+    badge.textContent = data.results.length >= 100 ? "99+" : String(data.results.length);
+  }
+
+  $("notifications-button").addEventListener("click", async () => {
+    openSide("Notifications");
+    const { ok, data } = await api("GET", "/api/notifications/?limit=50");
+    if (!ok) return;
+    const describe = { mention: "mentioned you", reply: "replied in your thread", invite: "added you to" };
+    const items = data.results.map((notice) => {
+      const room = state.rooms.get(notice.room_id);
+      return el("article", { class: notice.read ? "result" : "result unread", tabindex: "0", onclick: async () => {
+        await api("POST", "/api/notifications/read", { ids: [notice.id] });
+        loadNotificationCount();
+        if (!state.rooms.has(notice.room_id)) await loadRooms();
+        openRoom(notice.room_id, true);
+      } }, el("p", {}, `Someone ${describe[notice.type] || notice.type} `, el("em", {}, room ? room.name : `room ${notice.room_id}`)),
+        el("time", { datetime: notice.created_at }, new Date(notice.created_at).toLocaleString()));
+    });
+    const markAll = el("button", { class: "link", onclick: async () => {
+      await api("POST", "/api/notifications/read", { all: true });
+      loadNotificationCount();
+      $("notifications-button").click();
+    } }, "Mark all read");
+    $("side-body").replaceChildren(markAll, ...(items.length ? items : [el("p", { class: "hint" }, "Nothing yet.")]));
+  });
+
   // --- members --------------------------------------------------------------------------------------
   $("members-button").addEventListener("click", async () => {
     const roomId = state.roomId;
@@ -530,8 +573,19 @@
       const result = await api("POST", `/api/rooms/${roomId}/members`, { username: name });
       if (result.ok) $("members-button").click(); else alert(result.data?.detail || "Could not add.");
     } }, el("input", { placeholder: "Username to invite", "aria-label": "Username to invite", required: true }), el("button", { type: "submit" }, "Invite")) : null;
-    $("side-body").replaceChildren(el("ul", { class: "members" }, ...rows), invite || "");
+    const settings = manager ? roomSettings(roomId) : null;
+    $("side-body").replaceChildren(el("ul", { class: "members" }, ...rows), invite || "", settings || "");
   });
+
+  function roomSettings(roomId) {
+    const room = state.rooms.get(roomId);
+    const select = el("select", { "aria-label": "Who sees edit history", onchange: async () => {
+      const result = await api("PATCH", `/api/rooms/${roomId}`, { edit_history_visibility: select.value });
+      if (result.ok) state.rooms.set(roomId, result.data); else alert(result.data?.detail || "Not allowed.");
+    } }, ...[["everyone", "everyone"], ["moderators", "owners and admins"]].map(([value, label]) =>
+      el("option", { value, selected: room?.edit_history_visibility === value }, label)));
+    return el("p", { class: "settings" }, "Edit history visible to ", select);
+  }
 
   function roleSelect(roomId, member) {
     const select = el("select", { "aria-label": `Role of ${member.user.username}`, onchange: async () => {
@@ -689,7 +743,8 @@
     if (match) openRoom(match[1], false); else { closeSocket(); state.roomId = null; showEmptyPane(); renderRooms(); }
   });
   document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible" && state.roomId) markRead(); });
-  setInterval(loadRooms, 30000);
+  setInterval(() => { loadRooms(); loadNotificationCount(); }, 30000);
+  loadNotificationCount();
 
   loadRooms().then(() => {
     if (config.room_id) openRoom(config.room_id, false);
