@@ -40,7 +40,8 @@ def login_page(request: HttpRequest) -> HttpResponse:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return HttpResponseRedirect(_next_url(request))
     status = 400 if error else 200
-    return render(request, "chat/login.html", {"error": error, "next": _next_url(request)}, status=status)
+    context = {"error": error, "next": _next_url(request), "username": request.POST.get("username", "")[:150]}
+    return render(request, "chat/login.html", context, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -61,7 +62,13 @@ def register_page(request: HttpRequest) -> HttpResponse:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return HttpResponseRedirect("/chat/")
     status = 400 if error else 200
-    return render(request, "chat/register.html", {"error": error, "errors": errors}, status=status)
+    context = {
+        "error": error,
+        "errors": errors,
+        "username": request.POST.get("username", "")[:150],
+        "display_name": request.POST.get("display_name", "")[:150],
+    }
+    return render(request, "chat/register.html", context, status=status)
 
 
 @require_POST

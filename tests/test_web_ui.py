@@ -185,3 +185,21 @@ def test_edit_react_thread_search_and_upload(browser: Browser, ui_server: Server
     phone.goto(page.url)
     expect(phone.get_by_role("button", name="Back to rooms")).to_be_visible()
     shot(phone, "08-phone")
+
+
+def test_log_out_and_back_in(browser: Browser, ui_server: ServerProcess) -> None:
+    context = browser.new_context()
+    page = sign_up(context, ui_server, "dave_ui")
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(re.compile(r"/login/$"))
+    page.goto(f"{ui_server.http}/chat/")
+    expect(page).to_have_url(re.compile(r"/login/\?next=/chat/$"))  # the chat needs a session
+    page.get_by_label("Username").fill("DAVE_UI")  # usernames are case-insensitive
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
+    shot(page, "09-login-error")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/chat/$"))
+    expect(page.get_by_text("dave_ui")).to_be_visible()
