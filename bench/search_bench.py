@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import random
 import statistics
@@ -83,6 +84,11 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--servers", nargs="+", default=["uvicorn", "daphne"], choices=["uvicorn", "daphne"])
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep the seeded MongoDB data in DIR and reuse it (and chat_bench) on the next run with the same DIR",
+    )
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     mongo_port, port = free_port(), free_port()
@@ -114,7 +120,7 @@ def main() -> None:
                     "--port",
                     str(mongo_port),
                     "--storage-path",
-                    ":memory:",
+                    args.keep or ":memory:",
                     "--cache-size",
                     "4G",
                     "--log-level",
@@ -130,7 +136,13 @@ def main() -> None:
         import django
 
         django.setup()
-        token, rooms, seed_report = seed(args)
+        marker = Path(args.keep) / "seeded.json" if args.keep else None
+        if marker is not None and marker.exists():
+            token, rooms, seed_report = reuse(marker)
+        else:
+            token, rooms, seed_report = seed(args)
+            if marker is not None:
+                marker.write_text(json.dumps({"rooms": rooms, "report": seed_report}))
         report = [seed_report]
         for name in args.servers:
             command = {
@@ -160,6 +172,16 @@ def main() -> None:
         for proc in procs:
             proc.terminate()
             proc.wait(timeout=20)
+
+
+def reuse(marker: Path) -> tuple[str, list[int], str]:
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from accounts.models import User
+
+    saved = json.loads(marker.read_text())
+    reader = User.objects.get(username="bench0")
+    return str(AccessToken.for_user(reader)), saved["rooms"], f"(reused data) {saved['report']}"
 
 
 def seed(args: argparse.Namespace) -> tuple[str, list[int], str]:
