@@ -84,6 +84,7 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--servers", nargs="+", default=["uvicorn", "daphne"], choices=["uvicorn", "daphne"])
+    parser.add_argument("--only", help="measure only the cases whose name contains this text (and /health)")
     parser.add_argument(
         "--keep",
         metavar="DIR",
@@ -332,6 +333,8 @@ def measure(args: argparse.Namespace, port: int, token: str, rooms: list[int], s
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     for name, url in cases.items():
+        if args.only and args.only not in name and url != "/health":
+            continue
         response = client.get(url)
         response.raise_for_status()
         found = len(response.json().get("results", [])) if url != "/health" else "-"

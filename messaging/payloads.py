@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
+
+from django.conf import settings
 
 from accounts.models import User
 from accounts.serializers import user_payload
@@ -20,25 +24,50 @@ def _unknown_user(user_id: int) -> dict[str, Any]:
     return {"id": str(user_id), "username": "deleted-user", "display_name": ""}
 
 
-def message_payloads(messages: Iterable[StoredMessage], known: Iterable[User] = ()) -> list[dict[str, Any]]:
-    """Payloads for a batch; authors not in `known` are fetched in one query."""
-    batch = list(messages)
-    users = {user.pk: user for user in known}
-    missing = {m.author_id for m in batch} - users.keys()
+# Authors' public shapes, reused for USER_CACHE_SECONDS: a page of history by the usual few
+# people then needs no PostgreSQL read at all.
+_authors: dict[int, tuple[float, dict[str, Any]]] = {}
+_authors_lock = threading.Lock()
+_MAX_AUTHORS = 50_000
+
+
+def author_payloads(author_ids: set[int], known: Iterable[User] = ()) -> dict[int, dict[str, Any]]:
+    now = time.monotonic()
+    found = {user.pk: user_payload(user) for user in known}
+    with _authors_lock:
+        for author_id in author_ids - found.keys():
+            cached = _authors.get(author_id)
+            if cached is not None and cached[0] > now:
+                found[author_id] = cached[1]
+    missing = author_ids - found.keys()
     if missing:
-        users.update(User.objects.in_bulk(missing))
+        fresh = {pk: user_payload(user) for pk, user in User.objects.in_bulk(missing).items()}
+        found.update(fresh)
+        expires = now + settings.USER_CACHE_SECONDS
+        with _authors_lock:
+            if len(_authors) > _MAX_AUTHORS:
+                _authors.clear()
+            _authors.update({pk: (expires, payload) for pk, payload in fresh.items()})
+    return found
+
+
+def message_payloads(messages: Iterable[StoredMessage], known: Iterable[User] = ()) -> list[dict[str, Any]]:
+    """Payloads for a batch; authors not in `known` or the short-lived cache: one query."""
+    batch = list(messages)
+    authors = author_payloads({m.author_id for m in batch}, known)
     files = attachment_payloads(a for m in batch for a in m.attachments)
-    return [message_payload(m, users, files) for m in batch]
+    return [message_payload(m, authors, files) for m in batch]
 
 
-def message_payload(message: StoredMessage, users: dict[int, User], files: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    author = users.get(message.author_id)
+def message_payload(
+    message: StoredMessage, authors: dict[int, dict[str, Any]], files: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "id": message.id,
         "room_id": str(message.room_id),
         "seq": message.seq,
         "version": message.version,
-        "author": user_payload(author) if author is not None else _unknown_user(message.author_id),
+        "author": authors.get(message.author_id) or _unknown_user(message.author_id),
         "body": message.body,
         "html": message.html,
         "mentions": {"user_ids": [str(u) for u in message.mentioned_user_ids], "room": message.mentions_room},

@@ -153,3 +153,23 @@ def test_other_users_never_see_email(alice: User, bob: User) -> None:
     members = client.get(f"/api/rooms/{room['id']}/members").json()["results"]
     assert all("email" not in m["user"] and "password" not in m["user"] for m in members)
     assert {m["user"]["username"] for m in members} == {"alice", "bob"}
+
+
+def test_user_rows_are_reused_only_briefly(settings: Any, make_user: Any) -> None:
+    """Authentication and author names reuse a user row for USER_CACHE_SECONDS, no longer."""
+    import time
+
+    from tests.test_rooms import create_room
+
+    settings.USER_CACHE_SECONDS = 0.3
+    user = make_user("brief")
+    client = client_for(user)
+    room = create_room(user)
+    client.post(f"/api/messages/{room['id']}", {"body": "hi"}, format="json")
+    assert client.get(f"/api/messages/{room['id']}").json()["results"][0]["author"]["display_name"] == ""
+    User.objects.filter(pk=user.pk).update(display_name="Brief Person", is_active=False)
+    time.sleep(0.4)
+    assert client.get("/api/auth/me").status_code == 401  # deactivated: refused once the entry expired
+    User.objects.filter(pk=user.pk).update(is_active=True)
+    author = client.get(f"/api/messages/{room['id']}").json()["results"][0]["author"]
+    assert author["display_name"] == "Brief Person"
