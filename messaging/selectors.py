@@ -53,6 +53,15 @@ def room_history(*, user: User, room_id: Any, before: Any = None, after: Any = N
     after_seq = parse_non_negative("after", after)
     size = parse_limit(limit)
     rid = membership.room_id
+    if before_seq is not None and after_seq is None and before_seq > 1:
+        # Paging back: the range below `before` is known without the room's head. A full range
+        # (the usual case) is the answer in one read; a short one (a hole where a post failed,
+        # or `before` past the end) is answered the general way below.
+        first, last = max(1, before_seq - size), before_seq - 1
+        messages = store.messages_by_seq(rid, first, last)
+        if len(messages) == last - first + 1:
+            next_params = {"before": first, "limit": size} if first > 1 else None
+            return Page(results=message_payloads(messages), next_params=next_params)
     head = store.room_heads([rid]).get(rid)
     last_seq = head.last_seq if head else 0
     upper = last_seq if before_seq is None else min(last_seq, before_seq - 1)

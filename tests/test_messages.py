@@ -115,6 +115,10 @@ def test_history_pages_by_seq(alice: User, room: dict[str, Any]) -> None:
     between = client.get(f"/api/messages/{room['id']}?after=2&before=6").json()
     assert [m["seq"] for m in between["results"]] == [3, 4, 5]
     assert client.get(f"/api/messages/{room['id']}?after=12").json() == {"results": [], "next": None}
+    # `before` past the end is the newest page, not a page of nothing.
+    past_end = client.get(f"/api/messages/{room['id']}?before=10000&limit=5").json()
+    assert [m["seq"] for m in past_end["results"]] == [8, 9, 10, 11, 12]
+    assert [m["seq"] for m in client.get(past_end["next"]).json()["results"]] == [3, 4, 5, 6, 7]
 
 
 def test_history_default_and_max_limit(alice: User, room: dict[str, Any]) -> None:
