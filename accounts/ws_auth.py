@@ -60,7 +60,8 @@ def _ticket_consume(ticket: str) -> tuple[int, datetime | None] | None:
     return int(data["user_id"]), datetime.fromtimestamp(exp, UTC) if exp else None
 
 
-def _header(scope: dict[str, Any], name: bytes) -> str | None:
+def scope_header(scope: dict[str, Any], name: bytes) -> str | None:
+    """A header of an ASGI scope (HTTP or WebSocket) by its lower-case name."""
     for key, value in scope.get("headers", []):
         if key.lower() == name:
             return str(value.decode("latin-1"))
@@ -118,7 +119,7 @@ def _from_session(session_key: str) -> User | None:
 
 def authenticate_socket(scope: dict[str, Any]) -> SocketIdentity:
     """The caller of a WebSocket handshake, or SocketAuthError with the close code to use."""
-    authorization = _header(scope, b"authorization")
+    authorization = scope_header(scope, b"authorization")
     if authorization:
         kind, _, raw = authorization.partition(" ")
         if kind.lower() != "bearer" or not raw.strip():
@@ -135,7 +136,7 @@ def authenticate_socket(scope: dict[str, Any]) -> SocketIdentity:
             raise SocketAuthError(4401, "unknown user")
         return SocketIdentity(user=user, method="ticket", expires_at=consumed[1])
 
-    cookie_header = _header(scope, b"cookie")
+    cookie_header = scope_header(scope, b"cookie")
     if cookie_header:
         cookies = SimpleCookie()
         cookies.load(cookie_header)
@@ -144,7 +145,7 @@ def authenticate_socket(scope: dict[str, Any]) -> SocketIdentity:
             user = _from_session(morsel.value)
             if user is not None:
                 # A cookie rides along on any page's request: only our own pages may use it.
-                if not _origin_allowed(_header(scope, b"origin")):
+                if not _origin_allowed(scope_header(scope, b"origin")):
                     raise SocketAuthError(4403, "origin not allowed for cookie authentication")
                 return SocketIdentity(user=user, method="session", expires_at=None)
     raise SocketAuthError(4401, "not authenticated")

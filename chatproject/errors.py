@@ -68,6 +68,16 @@ class Conflict(ApiError):
     code = "conflict"
 
 
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "payload_too_large"
+
+
+class Unprocessable(ApiError):
+    status = 422
+    code = "unprocessable"
+
+
 class RateLimited(ApiError):
     status = 429
     code = "rate_limited"

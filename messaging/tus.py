@@ -23,8 +23,8 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
 
-from accounts.ws_auth import SocketAuthError, authenticate_socket
-from chatproject.errors import ApiError
+from accounts.ws_auth import SocketAuthError, authenticate_socket, scope_header
+from chatproject.errors import ApiError, Conflict, PayloadTooLarge
 from messaging import uploads
 
 logger = logging.getLogger(__name__)
@@ -64,16 +64,8 @@ def _too_large_detail() -> str:
     return f"Files may be at most {settings.UPLOAD_MAX_SIZE} bytes."
 
 
-def _header(scope: Scope, name: str) -> str | None:
-    wanted = name.encode()
-    for key, value in scope.get("headers", []):
-        if key.lower() == wanted:
-            return str(value.decode("latin-1"))
-    return None
-
-
 def _content_length(scope: Scope) -> int:
-    raw = _header(scope, "content-length")
+    raw = scope_header(scope, b"content-length")
     return int(raw) if raw is not None and raw.strip().isdigit() else -1
 
 
@@ -96,7 +88,7 @@ async def _reply(
 
 
 async def tus_patch(scope: Scope, receive: Receive, send: Send, upload_id: str) -> None:
-    if _header(scope, "tus-resumable") != TUS_VERSION:
+    if scope_header(scope, b"tus-resumable") != TUS_VERSION:
         await _reply(
             send,
             412,
@@ -119,11 +111,11 @@ async def tus_patch(scope: Scope, receive: Receive, send: Send, upload_id: str) 
     except DatabaseError:
         await _reply(send, 503, {"code": "service_unavailable", "detail": "The database is unavailable."})
         return
-    content_type = (_header(scope, "content-type") or "").split(";")[0].strip().lower()
+    content_type = (scope_header(scope, b"content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/offset+octet-stream":
         await _reply(send, 415, {"code": "unsupported_media_type", "detail": "Use application/offset+octet-stream."})
         return
-    raw_offset = (_header(scope, "upload-offset") or "").strip()
+    raw_offset = (scope_header(scope, b"upload-offset") or "").strip()
     if not raw_offset.isdigit():
         await _reply(send, 400, {"code": "invalid_offset", "detail": "Upload-Offset must be a non-negative integer."})
         return
@@ -135,25 +127,18 @@ async def tus_patch(scope: Scope, receive: Receive, send: Send, upload_id: str) 
     try:
         result = await _append(upload, offset, receive)
     except ApiError as error:
-        await _reply(send, error.status, error.payload(), _offset_headers(upload))
+        await _reply(send, error.status, error.payload(), uploads.offset_headers(upload))
         return
     if result is None:  # the client went away: what arrived is kept, nobody to answer
         return
-    await _reply(send, 204, None, _offset_headers(upload, result))
-
-
-def _offset_headers(upload: Any, offset: int | None = None) -> dict[str, str]:
-    headers = {"Upload-Offset": str(offset if offset is not None else uploads.current_offset(upload))}
-    if not upload.is_complete:
-        headers["Upload-Expires"] = uploads.expires_header(upload)
-    return headers
+    await _reply(send, 204, None, uploads.offset_headers(upload, result))
 
 
 async def _append(upload: Any, offset: int, receive: Receive) -> int | None:
     """Write the body at `offset`; the new offset, or None when the client disconnected."""
     with uploads.exclusive_partial(upload) as fh:
         if fh.tell() != offset:
-            raise uploads.UploadConflict(f"Upload-Offset is {fh.tell()}, not {offset}.", code="offset_mismatch")
+            raise Conflict(f"Upload-Offset is {fh.tell()}, not {offset}.", code="offset_mismatch")
         buffered: list[bytes] = []
         size = 0
         written = offset
@@ -169,7 +154,7 @@ async def _append(upload: Any, offset: int, receive: Receive) -> int | None:
                 chunk = chunk[: upload.length - written - size]
                 buffered.append(chunk)
                 await asyncio.to_thread(_write, fh, buffered)
-                raise uploads.TooLarge("The body goes past Upload-Length.", code="file_too_large")
+                raise PayloadTooLarge("The body goes past Upload-Length.", code="file_too_large")
             buffered.append(chunk)
             size += len(chunk)
             if size >= WRITE_BUFFER:

@@ -88,10 +88,9 @@ class RoomUploadsView(TusView):
             declared_type=metadata.get("filetype") or metadata.get("type"),
         )
         location = request.build_absolute_uri(f"/api/uploads/{upload.pk}")
-        headers = {"Location": location, "Upload-Offset": str(uploads.current_offset(upload))}
-        if not upload.is_complete:
-            headers["Upload-Expires"] = uploads.expires_header(upload)
-        return Response(status=status.HTTP_201_CREATED, headers=headers)
+        return Response(
+            status=status.HTTP_201_CREATED, headers={"Location": location, **uploads.offset_headers(upload)}
+        )
 
 
 class UploadView(TusView):
@@ -111,10 +110,9 @@ class UploadView(TusView):
     def head(self, request: Request, upload_id: str) -> Response:
         self.require_tus_version(request)
         upload = uploads.upload_for_owner(request_user(request), upload_id)
-        headers = {"Upload-Offset": str(uploads.current_offset(upload)), "Upload-Length": str(upload.length)}
-        if not upload.is_complete:
-            headers["Upload-Expires"] = uploads.expires_header(upload)
-        return Response(status=status.HTTP_200_OK, headers=headers)
+        return Response(
+            status=status.HTTP_200_OK, headers={"Upload-Length": str(upload.length), **uploads.offset_headers(upload)}
+        )
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request, upload_id: str) -> Response:

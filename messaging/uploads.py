@@ -29,7 +29,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import User
-from chatproject.errors import ApiError, InvalidInput, NotFound
+from chatproject.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, Unprocessable
 from messaging import files
 from messaging.models import Upload
 from rooms.selectors import membership_get, room_require_member
@@ -38,21 +38,6 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTACHMENTS = 10
 COPY_CHUNK = 1024 * 1024
-
-
-class TooLarge(ApiError):
-    status = 413
-    code = "file_too_large"
-
-
-class UploadConflict(ApiError):
-    status = 409
-    code = "offset_mismatch"
-
-
-class Unprocessable(ApiError):
-    status = 422
-    code = "file_refused"
 
 
 # --- creation ---------------------------------------------------------------------------------
@@ -66,7 +51,7 @@ def parse_length(raw: Any) -> int:
         raise InvalidInput("Upload-Length must be a non-negative integer.", code="invalid_length")
     length = int(text)
     if length > settings.UPLOAD_MAX_SIZE:
-        raise TooLarge(f"Files may be at most {settings.UPLOAD_MAX_SIZE} bytes.", code="file_too_large")
+        raise PayloadTooLarge(f"Files may be at most {settings.UPLOAD_MAX_SIZE} bytes.", code="file_too_large")
     return length
 
 
@@ -95,7 +80,7 @@ def _require_quota(user: User, length: int) -> None:
         or 0
     )
     if used + length > settings.UPLOAD_USER_QUOTA:
-        raise TooLarge(
+        raise PayloadTooLarge(
             f"This upload would take you over your quota of {settings.UPLOAD_USER_QUOTA} bytes.",
             code="quota_exceeded",
         )
@@ -137,9 +122,12 @@ def current_offset(upload: Upload) -> int:
         return 0
 
 
-def expires_header(upload: Upload) -> str:
-    """tus `Upload-Expires`: an RFC 9110 date."""
-    return upload.expires_at.strftime("%a, %d %b %Y %H:%M:%S GMT")
+def offset_headers(upload: Upload, offset: int | None = None) -> dict[str, str]:
+    """tus `Upload-Offset`, and `Upload-Expires` (an RFC 9110 date) while unfinished."""
+    headers = {"Upload-Offset": str(offset if offset is not None else current_offset(upload))}
+    if not upload.is_complete:
+        headers["Upload-Expires"] = upload.expires_at.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    return headers
 
 
 def parse_upload_id(raw: Any) -> uuid.UUID:
@@ -179,7 +167,7 @@ def exclusive_partial(upload: Upload) -> Iterator[IO[bytes]]:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UploadConflict("Another request is writing this upload.", code="upload_locked")
+            raise Conflict("Another request is writing this upload.", code="upload_locked")
         fh.seek(0, os.SEEK_END)
         yield fh
     finally:
@@ -192,13 +180,13 @@ def finalize(upload: Upload) -> Upload:
         return upload
     path = partial_path(upload)
     if current_offset(upload) != upload.length:
-        raise UploadConflict("The upload is not complete yet.", code="upload_incomplete")
+        raise Conflict("The upload is not complete yet.", code="upload_incomplete")
     with path.open("rb") as fh:
         head = fh.read(files.SNIFF_BYTES)
         content_type = files.sniff_type(head)
         facts = None
         try:
-            if content_type.startswith("image/") and content_type in files.INLINE_IMAGE_TYPES:
+            if content_type in files.INLINE_IMAGE_TYPES:
                 facts = files.check_image(fh, content_type, upload.length)
         except files.FileRefused as refused:
             path.unlink(missing_ok=True)
@@ -259,7 +247,7 @@ def upload_terminate(*, user: User, upload_id: Any) -> None:
     """tus termination: the owner drops an unfinished upload."""
     upload = upload_for_owner(user, upload_id)
     if upload.is_complete:
-        raise UploadConflict("A finished upload is an attachment; it cannot be terminated.", code="upload_complete")
+        raise Conflict("A finished upload is an attachment; it cannot be terminated.", code="upload_complete")
     partial_path(upload).unlink(missing_ok=True)
     upload.delete()
 
