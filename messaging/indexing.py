@@ -20,6 +20,7 @@ from messaging import store
 from messaging.models import SearchCursor, SearchEntry
 from messaging.textnorm import fold
 from notifications.services import MessageNotice, record_notices
+from rooms.models import Room
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ def run_scheduled(room_id: int) -> int:
 
 def catch_up_room(room_id: int) -> int:
     """Apply every change of the room not indexed yet; returns how many messages were written."""
+    SearchCursor.objects.get_or_create(room_id=room_id)
     total = 0
     while True:
         applied, more = _apply_batch(room_id)
@@ -83,8 +85,6 @@ def catch_up_room(room_id: int) -> int:
 def catch_up_all() -> int:
     """The sweep: every room whose head is ahead of its cursor."""
     cursors = dict(SearchCursor.objects.values_list("room_id", "version"))
-    from rooms.models import Room
-
     room_ids = list(Room.objects.values_list("pk", flat=True))
     total = 0
     for start in range(0, len(room_ids), 1000):
@@ -103,7 +103,6 @@ class _Change:
 
 
 def _apply_batch(room_id: int) -> tuple[int, bool]:
-    SearchCursor.objects.get_or_create(room_id=room_id)
     with transaction.atomic():
         # The row lock serialises workers on one room; other rooms go on in parallel.
         cursor = SearchCursor.objects.select_for_update().get(room_id=room_id)

@@ -57,12 +57,10 @@ def mark_read(*, user: User, ids: Any = None, everything: Any = False) -> int:
     """Mark the caller's notices read: a list of ids, or all of them."""
     query = Notification.objects.filter(user_id=user.pk, read=False)
     if everything is True:
-        pass
-    elif isinstance(ids, list) and ids and all(isinstance(i, str | int) and str(i).isdigit() for i in ids):
-        query = query.filter(pk__in=[int(i) for i in ids[:500]])
-    else:
+        return query.update(read=True)
+    if not (isinstance(ids, list) and ids and all(isinstance(i, str | int) and str(i).isdigit() for i in ids)):
         raise InvalidInput(
             "Give `ids` (a list of notification ids) or `all: true`.",
             fields={"ids": ["A non-empty list of notification ids."]},
         )
-    return query.update(read=True)
+    return query.filter(pk__in=[int(i) for i in ids[:500]]).update(read=True)
