@@ -30,7 +30,16 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.ws_bench import BENCH_DB, RESULTS, ensure_bench_database, free_port, wait_http, wait_port  # noqa: E402
+from bench.ws_bench import (  # noqa: E402
+    BENCH_DB,
+    HTTP_SERVERS,
+    RESULTS,
+    ensure_bench_database,
+    free_port,
+    http_server_command,
+    wait_http,
+    wait_port,
+)
 
 AUTHORS = 50
 RARE_WORD = "quokka"
@@ -83,7 +92,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--rooms", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--servers", nargs="+", default=["uvicorn", "daphne"], choices=["uvicorn", "daphne"])
+    parser.add_argument("--servers", nargs="+", default=["uvicorn", "daphne"], choices=sorted(HTTP_SERVERS))
     parser.add_argument("--only", help="measure only the cases whose name contains this text (and /health)")
     parser.add_argument(
         "--keep",
@@ -146,19 +155,7 @@ def main() -> None:
                 marker.write_text(json.dumps({"rooms": rooms, "report": seed_report}))
         report = [seed_report]
         for name in args.servers:
-            command = {
-                "daphne": ["-m", "daphne", "-v", "0", "-p", str(port), "chatproject.asgi:application"],
-                "uvicorn": [
-                    "-m",
-                    "uvicorn",
-                    "--log-level",
-                    "warning",
-                    "--port",
-                    str(port),
-                    "chatproject.asgi:application",
-                ],
-            }[name]
-            server = subprocess.Popen([sys.executable, *command], cwd=ROOT, env=env)
+            server = subprocess.Popen(http_server_command(name, port), cwd=ROOT, env=env)
             wait_http(f"http://127.0.0.1:{port}/health")
             try:
                 report.append(measure(args, port, token, rooms, name))

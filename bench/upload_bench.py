@@ -27,15 +27,18 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.ws_bench import BENCH_DB, RESULTS, ensure_bench_database, free_port, wait_http  # noqa: E402
+from bench.ws_bench import (  # noqa: E402
+    BENCH_DB,
+    HTTP_SERVERS,
+    RESULTS,
+    ensure_bench_database,
+    free_port,
+    http_server_command,
+    wait_http,
+)
 
 MIB = 1024 * 1024
 BLOCK = os.urandom(MIB)  # the file is this block repeated, with its index mixed in (no two blocks equal)
-
-SERVERS = {
-    "daphne": ["-m", "daphne", "-v", "0", "-p", "{port}", "chatproject.asgi:application"],
-    "uvicorn": ["-m", "uvicorn", "--log-level", "warning", "--port", "{port}", "chatproject.asgi:application"],
-}
 
 
 def block(index: int) -> bytes:
@@ -95,7 +98,7 @@ def upload(client: httpx.Client, room_id: int, size_mib: int, chunk_mib: int) ->
 
 def run_server(name: str, args: argparse.Namespace, env: dict[str, str], token: str, room_id: int) -> list[str]:
     port = free_port()
-    command = [sys.executable, *(a.format(port=port) for a in SERVERS[name])]
+    command = http_server_command(name, port)
     server = subprocess.Popen(command, cwd=ROOT, env=env)
     rows = []
     try:
@@ -138,7 +141,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--chunk-mib", type=int, default=32)
-    parser.add_argument("--servers", nargs="+", default=["daphne", "uvicorn"], choices=sorted(SERVERS))
+    parser.add_argument("--servers", nargs="+", default=["daphne", "uvicorn"], choices=sorted(HTTP_SERVERS))
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     ensure_bench_database()

@@ -59,6 +59,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# One process of each ASGI server as the HTTP benchmarks run it (search_bench, upload_bench).
+HTTP_SERVERS = {
+    "daphne": ["-m", "daphne", "-v", "0", "-p", "{port}", "chatproject.asgi:application"],
+    "uvicorn": ["-m", "uvicorn", "--log-level", "warning", "--port", "{port}", "chatproject.asgi:application"],
+}
+
+
+def http_server_command(name: str, port: int) -> list[str]:
+    return [sys.executable, *(arg.format(port=port) for arg in HTTP_SERVERS[name])]
+
+
 def ensure_bench_database() -> None:
     """Services running and the bench's own PostgreSQL database present."""
     subprocess.run([str(ROOT / "scripts" / "ensure_services.sh")], check=True, stdout=subprocess.DEVNULL)
