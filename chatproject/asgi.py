@@ -1,12 +1,16 @@
 import gc
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatproject.settings")
 
 # Django must be set up before anything imports models (the WebSocket routing does).
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+from chatproject.asgi_handler import ReusedThreadASGIHandler  # noqa: E402
+
+django_asgi_app = ReusedThreadASGIHandler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
