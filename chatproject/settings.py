@@ -208,6 +208,8 @@ SEARCH_QUERY_MAX_LENGTH = env.int("SEARCH_QUERY_MAX_LENGTH", default=500)
 SEARCH_TIMEOUT_MS = env.int("SEARCH_TIMEOUT_MS", default=3000)  # a broader query is a 400, not a stall
 # How long a process reuses a user row it read (authentication, message authors' names).
 USER_CACHE_SECONDS = env.float("USER_CACHE_SECONDS", default=5.0)
+# Messages of recently read history kept per process (messaging/history_cache.py); 0 turns it off.
+HISTORY_CACHE_MESSAGES = env.int("HISTORY_CACHE_MESSAGES", default=20_000)
 
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")  # when set, GET /metrics requires it as a bearer token
 

@@ -8,6 +8,7 @@ from typing import Any
 from accounts.models import User
 from chatproject.errors import Forbidden, InvalidInput, NotFound
 from messaging import store
+from messaging.history_cache import history
 from messaging.payloads import iso, message_payloads
 from rooms.models import MANAGER_ROLES, EditHistoryVisibility
 from rooms.selectors import room_require_member
@@ -58,7 +59,7 @@ def room_history(*, user: User, room_id: Any, before: Any = None, after: Any = N
         # (the usual case) is the answer in one read; a short one (a hole where a post failed,
         # or `before` past the end) is answered the general way below.
         first, last = max(1, before_seq - size), before_seq - 1
-        messages = store.messages_by_seq(rid, first, last)
+        messages = history.messages(rid, first, last)
         if len(messages) == last - first + 1:
             next_params = {"before": first, "limit": size} if first > 1 else None
             return Page(results=message_payloads(messages), next_params=next_params)
@@ -76,7 +77,7 @@ def room_history(*, user: User, room_id: Any, before: Any = None, after: Any = N
         next_params = {"before": first} if first > 1 and last >= first else None
     if next_params is not None:
         next_params["limit"] = size
-    messages = store.messages_by_seq(rid, first, last)
+    messages = history.messages(rid, first, last, head=head)
     return Page(results=message_payloads(messages), next_params=next_params)
 
 
