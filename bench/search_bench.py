@@ -8,7 +8,10 @@ search index: all but the last 20,000 rows by COPY, those through the real index
 throughput is reported). Then, for each ASGI server (Uvicorn, which serves HTTP in the
 deployment, and Daphne), one process, it times for a user who is a member of every room (the
 widest global search): search for a rare word, a common word, a substring and
-operator queries, and the newest history page and one 900,000 messages deep.
+operator queries, and history pages: the newest page and one 900,000 messages deep, each asked
+again and again (as every member opening a room does; served from the process's history copy),
+the newest page while the room receives 10 posts a second (the copy follows the changes), and a
+different page 800,000-900,000 deep on each request (never cached: MongoDB every time).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ import random
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -303,10 +308,14 @@ def seed(args: argparse.Namespace) -> tuple[str, list[int], str]:
 
 
 def measure(args: argparse.Namespace, port: int, token: str, rooms: list[int], server: str) -> str:
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    base_url = f"http://127.0.0.1:{port}"
+    client = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
     big = rooms[0]
     head = client.get(f"/api/rooms/{big}").json()["last_seq"]
-    cases = {
+    deep = max(51, head - 900_000)
+    pages = random.Random(11)
+    # A case is a path, or a function giving the path of the n-th request.
+    cases: dict[str, str | Callable[[int], str]] = {
         "GET /health (floor)": "/health",
         f"search rare word ({RARE_COUNT} hits)": f"/api/search?q={RARE_WORD}",
         "search common word (`the`)": "/api/search?q=the",
@@ -319,7 +328,11 @@ def measure(args: argparse.Namespace, port: int, token: str, rooms: list[int], s
         ),
         'search phrase + exclusion (`"the deployment" -ok`)': "/api/search?q=%22the%20deployment%22%20-ok",
         "history newest page (50)": f"/api/messages/{big}",
-        "history page 900,000 messages deep": f"/api/messages/{big}?before={max(51, head - 900_000)}",
+        "history page 900,000 messages deep": f"/api/messages/{big}?before={deep}",
+        "history newest page, room receiving 10 posts/s": f"/api/messages/{big}",
+        "history 800,000-900,000 deep, a new page each request (uncached)": (
+            lambda n: f"/api/messages/{big}?before={pages.randrange(deep, deep + 100_000)}"
+        ),
     }
     lines = [
         "",
@@ -329,25 +342,54 @@ def measure(args: argparse.Namespace, port: int, token: str, rooms: list[int], s
         "| request | results | p50 ms | p99 ms | mean ms |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for name, url in cases.items():
-        if args.only and args.only not in name and url != "/health":
+    for name, case in cases.items():
+        if args.only and args.only not in name and case != "/health":
             continue
-        response = client.get(url)
-        response.raise_for_status()
-        found = len(response.json().get("results", [])) if url != "/health" else "-"
-        for _ in range(20):
-            client.get(url).raise_for_status()
-        timings = []
-        for _ in range(args.requests):
-            t = time.perf_counter()
-            client.get(url).raise_for_status()
-            timings.append((time.perf_counter() - t) * 1000)
+        path: Callable[[int], str] = case if callable(case) else (lambda n, fixed=case: fixed)
+        poster = _Poster(base_url, token, big) if "posts/s" in name else None
+        try:
+            response = client.get(path(0))
+            response.raise_for_status()
+            found = len(response.json().get("results", [])) if case != "/health" else "-"
+            for n in range(20):
+                client.get(path(n)).raise_for_status()
+            timings = []
+            for n in range(args.requests):
+                url = path(n)
+                t = time.perf_counter()
+                client.get(url).raise_for_status()
+                timings.append((time.perf_counter() - t) * 1000)
+        finally:
+            if poster is not None:
+                poster.stop()
         lines.append(
             f"| {name} | {found} | {percentile(timings, 50):.1f} | {percentile(timings, 99):.1f} "
             f"| {statistics.fmean(timings):.1f} |"
         )
         print(lines[-1], flush=True)
     return "\n".join(lines)
+
+
+class _Poster:
+    """Posts to a room 10 times a second on its own thread while a case is measured."""
+
+    def __init__(self, base_url: str, token: str, room_id: int) -> None:
+        self._stopped = threading.Event()
+        self._client = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        self._room_id = room_id
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stopped.wait(0.1):
+            n += 1
+            self._client.post(f"/api/messages/{self._room_id}", json={"body": f"live post {n}"}).raise_for_status()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+        self._client.close()
 
 
 if __name__ == "__main__":

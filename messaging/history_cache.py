@@ -14,8 +14,9 @@ cache, and a process that posts nothing stays exact.
 
 Why the copy's version is sound: the store makes versions visible in order, so a read that sees
 a document at version V also sees every change numbered up to V. A range read straight from
-MongoDB is therefore exact at the highest version among its documents (or at the head version
-read before it), and merging it lowers the room's cached version to that if needed, never raises it.
+MongoDB is therefore exact at the highest of: the versions among its documents, the head version
+read before it, the copy's version when it started. Merging it lowers the room's cached version
+to that if needed, never raises it.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ class HistoryCache:
     def messages(self, room_id: int, first: int, last: int, head: RoomHead | None = None) -> list[StoredMessage]:
         """What `store.messages_by_seq` answers, from the copy when it is whole for the range.
 
-        `head`: the room's head when the caller has just read it; a cached range needs one.
+        `head`: the room's head when the caller has just read it. A cached range needs one, and
+        so does a room's first read (its copy starts exact at the head's version).
         """
         if settings.HISTORY_CACHE_MESSAGES <= 0 or last < first:
             return store.messages_by_seq(room_id, first, last)
@@ -71,17 +73,21 @@ class HistoryCache:
                 self._generation = store.generation()
             copy = self._rooms.get(room_id)
             covered = copy is not None and copy.covers(first, last)
-        if head is None and covered:
+        if head is None and (covered or copy is None):
             head = store.room_heads([room_id]).get(room_id)
         if head is not None and copy is not None:
             self._bring_up_to(room_id, head)
-            with self._lock:
-                copy = self._rooms.get(room_id)
-                if copy is not None and copy.covers(first, last):
-                    self._rooms.move_to_end(room_id)
-                    return copy.page(first, last)
+        with self._lock:
+            copy = self._rooms.get(room_id)
+            if copy is not None and copy.covers(first, last):
+                self._rooms.move_to_end(room_id)
+                return copy.page(first, last)
+            # The copy was exact at this version before the read below starts, so what that
+            # read returns is exact at it too.
+            known = copy.version if copy is not None else None
         messages = store.messages_by_seq(room_id, first, last)
-        exact_at = head.version if head is not None else max((m.version for m in messages), default=None)
+        bounds = [known, head.version if head is not None else None, *(m.version for m in messages)]
+        exact_at = max((b for b in bounds if b is not None), default=None)
         if exact_at is not None:
             self._merge(room_id, first, last, messages, exact_at)
         return messages

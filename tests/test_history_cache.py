@@ -168,3 +168,18 @@ def test_readers_racing_writers_end_exact(alice: User) -> None:
     assert errors == []
     assert page(alice, room_id, "?limit=40") == uncached_page(alice, room_id, "?limit=40")
     assert [m["body"] for m in page(alice, room_id, "?limit=40")] == [f"edit {n}" for n in range(40)]
+
+
+def test_old_pages_stay_cached_in_a_room_with_a_long_history(
+    alice: User, monkeypatch: pytest.MonkeyPatch, mongo_reads: list[tuple[int, int]]
+) -> None:
+    # The oldest documents carry versions far below the room's: the copy must still be exact at
+    # the room's version, not theirs, or it would be thrown away as far behind on every read.
+    monkeypatch.setattr(history_cache, "MAX_CHANGES_TO_APPLY", 3)
+    room_a, room_b = filled_room(alice, 12), filled_room(alice, 12)
+    for _ in range(2):
+        page(alice, room_a, "?before=4&limit=3")  # a room's first read is an old page
+    page(alice, room_b, "?limit=3")
+    for _ in range(2):
+        page(alice, room_b, "?before=4&limit=3")  # an old page of a room already copied
+    assert mongo_reads == [(1, 3), (10, 12), (1, 3)]

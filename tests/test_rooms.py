@@ -254,3 +254,20 @@ def test_read_marker_refused_to_outsiders(alice: User, bob: User) -> None:
         == 404
     )
     assert outsider.delete(f"/api/rooms/{private['id']}/members/{alice.pk}").status_code == 404
+
+
+def test_membership_check_reads_what_the_orm_reads(alice: User, bob: User) -> None:
+    from django.forms.models import model_to_dict
+
+    from rooms.selectors import membership_get
+
+    room = create_room(alice, "checked", is_private=True)
+    client_for(alice).patch(f"/api/rooms/{room['id']}", {"edit_history_visibility": "moderators"}, format="json")
+    found = membership_get(alice, int(room["id"]))
+    expected = Membership.objects.select_related("room").get(room_id=room["id"], user=alice)
+    assert found is not None
+    assert model_to_dict(found) == model_to_dict(expected)
+    assert model_to_dict(found.room) == model_to_dict(expected.room)
+    assert found.joined_at == expected.joined_at and found.room.created_at == expected.room.created_at
+    assert found.role == Role.OWNER and found.room.edit_history_visibility == "moderators"
+    assert membership_get(bob, int(room["id"])) is None
