@@ -90,8 +90,9 @@ _pg_url = env.str("POSTGRESQL_URL", default="")
 if _pg_url:
     DATABASES = {"default": env.db_url_config(_pg_url)}
     if env.bool("DB_POOL", default=True):
-        # Under ASGI every request runs its sync code in a fresh thread, so thread-bound persistent
-        # connections meant a new PostgreSQL connection per request (~5 ms). A pool is shared.
+        # Connections are thread-bound in Django, and request threads (asgi_handler.py) and the
+        # consumers' threads come and go: a pool lends one per request, so no idle thread holds
+        # one and a burst of threads never opens more than max_size.
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
