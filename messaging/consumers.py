@@ -16,13 +16,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts.models import User
 from accounts.serializers import user_payload
 from accounts.ws_auth import SocketAuthError, authenticate_socket
+from chatproject.blocking import off_loop
 from chatproject.errors import ApiError, Forbidden, NotFound, as_api_error
 from chatproject.metrics import SOCKETS_OPEN
 from messaging import broadcast, events, presence, selectors, services, store
@@ -72,7 +72,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' own dispatch hops to a thread before every handler to close stale database
         # connections: one thread round trip per delivered frame, the fan-out bottleneck. Every
-        # database call here goes through database_sync_to_async, which does that in its thread.
+        # database call here goes through off_loop (Channels' database_sync_to_async), which does that.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
@@ -89,8 +89,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self._holds = 1
         self._held: list[tuple[int, str]] = []
         try:
-            identity = await database_sync_to_async(authenticate_socket)(self.scope)
-            membership = await database_sync_to_async(room_require_member)(
+            identity = await off_loop(authenticate_socket)(self.scope)
+            membership = await off_loop(room_require_member)(
                 identity.user, self.scope["url_route"]["kwargs"]["room_id"]
             )
         except SocketAuthError as exc:
@@ -125,7 +125,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if identity.expires_at is not None:
             self._tasks.append(asyncio.get_running_loop().create_task(self._close_at(identity.expires_at)))
 
-        head = await database_sync_to_async(store.room_heads)([self.room_id])
+        head = await off_loop(store.room_heads)([self.room_id])
         head_version = head[self.room_id].version if self.room_id in head else 0
         if since is None:
             self.last_version = head_version
@@ -219,7 +219,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         try:
             # Not thread-sensitive: posts from many sockets run in parallel threads instead of queueing
             # for Channels' single database thread (they share nothing but their own connections).
-            result = await database_sync_to_async(services.message_post, thread_sensitive=False)(
+            result = await off_loop(services.message_post)(
                 user=self.user,
                 room_id=self.room_id,
                 body=frame["body"],
@@ -235,7 +235,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if state not in TYPING_STATES:
             raise ApiError("typing state must be start or stop.", code="invalid", fields={"state": ["start|stop"]})
         # Membership is checked on every action, not only on connect (a removal signal may be lost).
-        await database_sync_to_async(room_require_member)(self.user, self.room_id)
+        await off_loop(room_require_member)(self.user, self.room_id)
         await broadcast.publish_async(
             broadcast.room_group(self.room_id), events.typing(user_payload(self.user), str(state))
         )
@@ -280,15 +280,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         async with self._delivery:
             if upto_version <= self.last_version or self._closed:
                 return
-            if await database_sync_to_async(membership_get)(self.user, self.room_id) is None:
+            if await off_loop(membership_get)(self.user, self.room_id) is None:
                 await self.close(code=CLOSE_FORBIDDEN, reason="removed from room")
                 return
             known = self.last_version
             while self.last_version < upto_version:
                 window_end = min(upto_version, self.last_version + settings.WS_REPLAY_WINDOW)
-                changed = await database_sync_to_async(_changes_as_frames)(
-                    self.room_id, self.last_version, window_end, known
-                )
+                changed = await off_loop(_changes_as_frames)(self.room_id, self.last_version, window_end, known)
                 for frame, version in changed:
                     await self._send_frame(frame)
                     self.last_version = version
@@ -298,7 +296,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def _announce_presence(self) -> None:
         # In big rooms a join storm would cost members squared frames: there presence is polled
         # (GET /api/rooms/{id}/presence) instead of pushed.
-        self.push_presence = await database_sync_to_async(_room_is_small)(self.room_id)
+        self.push_presence = await off_loop(_room_is_small)(self.room_id)
         try:
             backend = presence.backend()
             came_online = await backend.join(self.room_id, self.user.pk, self.channel_name)
@@ -308,7 +306,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except Exception as exc:  # noqa: BLE001 - presence is best effort; messages are not
             logger.warning("presence unavailable: %r", exc)
             return
-        users = await database_sync_to_async(_users_by_id)(online - {self.user.pk})
+        users = await off_loop(_users_by_id)(online - {self.user.pk})
         for user in users:
             await self._send_frame(events.presence(user_payload(user), "online"))
         if came_online:
@@ -353,10 +351,24 @@ def _changes_as_frames(room_id: int, after: int, upto: int, known: int) -> list[
     return frames
 
 
+# room id -> (monotonic expiry, small?): a join storm into one room asks PostgreSQL once per
+# WS_TICK_SECONDS, not once per socket (it was an eighth of a connect's time in a storm).
+_room_sizes: dict[int, tuple[float, bool]] = {}
+_MAX_ROOM_SIZES = 50_000
+
+
 def _room_is_small(room_id: int) -> bool:
     """At most WS_PRESENCE_PUSH_LIMIT members, counted no further than that (a bounded query)."""
+    now = time.monotonic()
+    known = _room_sizes.get(room_id)
+    if known is not None and known[0] > now:
+        return known[1]
     limit = settings.WS_PRESENCE_PUSH_LIMIT
-    return Membership.objects.filter(room_id=room_id).values("id")[: limit + 1].count() <= limit
+    small = Membership.objects.filter(room_id=room_id).values("id")[: limit + 1].count() <= limit
+    if len(_room_sizes) >= _MAX_ROOM_SIZES:
+        _room_sizes.clear()
+    _room_sizes[room_id] = (now + settings.WS_TICK_SECONDS, small)
+    return small
 
 
 def _users_by_id(ids: set[int]) -> list[User]:

@@ -16,11 +16,11 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from accounts.models import User
 from accounts.serializers import user_payload
+from chatproject.blocking import off_loop
 from messaging import broadcast, events, presence, store
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class Hub:
     async def catch_up(self, snapshot: dict[int, list[RoomConsumer]]) -> None:
         if not snapshot:
             return
-        heads = await database_sync_to_async(store.room_heads)(list(snapshot))
+        heads = await off_loop(store.room_heads)(list(snapshot))
         for room_id, sockets in snapshot.items():
             head = heads.get(room_id)
             for consumer in sockets:
@@ -135,7 +135,7 @@ class Hub:
         for room_id, user_id in await backend.sweep(list(snapshot)):
             if not any(consumer.push_presence for consumer in snapshot[room_id]):
                 continue
-            user = await database_sync_to_async(User.objects.filter(pk=user_id).first)()
+            user = await off_loop(User.objects.filter(pk=user_id).first)()
             if user is not None:
                 await broadcast.publish_async(
                     broadcast.room_group(room_id), events.presence(user_payload(user), "offline")

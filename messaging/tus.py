@@ -19,11 +19,11 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
 
 from accounts.ws_auth import SocketAuthError, authenticate_socket, scope_header
+from chatproject.blocking import off_loop
 from chatproject.errors import ApiError, Conflict, PayloadTooLarge
 from messaging import uploads
 
@@ -97,8 +97,8 @@ async def tus_patch(scope: Scope, receive: Receive, send: Send, upload_id: str) 
         )
         return
     try:
-        identity = await database_sync_to_async(authenticate_socket)(scope)
-        upload = await database_sync_to_async(uploads.upload_for_owner)(identity.user, upload_id)
+        identity = await off_loop(authenticate_socket)(scope)
+        upload = await off_loop(uploads.upload_for_owner)(identity.user, upload_id)
     except SocketAuthError as refused:
         status = 403 if refused.close_code == 4403 else 401
         await _reply(
@@ -168,7 +168,7 @@ async def _append(upload: Any, offset: int, receive: Receive) -> int | None:
         if disconnected:
             return None
         if written == upload.length:
-            await database_sync_to_async(uploads.finalize)(upload)
+            await off_loop(uploads.finalize)(upload)
         return written
 
 
