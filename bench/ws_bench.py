@@ -291,7 +291,7 @@ class Bench:
                     print(f"  {kind:7s} hold FAILED: {exc}", flush=True)
                     entry["hold"] = {"error": str(exc)[-500:]}
                     self.wait_quiet(proc)
-                for size in self.args.sizes:
+                for size in [] if self.args.hold_only else self.args.sizes:
                     entry["fanout"][str(size)] = self.fanout(kind, port, size)
                 report["servers"][kind] = entry
             finally:
@@ -350,6 +350,7 @@ def main() -> None:
     parser.add_argument("--step-seconds", type=float, default=3.0)
     parser.add_argument("--uvicorn-workers", type=int, default=1)
     parser.add_argument("--uvicorn-ws", default="websockets-sansio")
+    parser.add_argument("--hold-only", action="store_true", help="only open and hold --connections sockets")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
