@@ -32,6 +32,7 @@ from messaging.store import RoomHead, StoredMessage
 
 # More changes than this since the copy was made: reading them costs more than the page itself.
 MAX_CHANGES_TO_APPLY = 200
+UNBOUNDED_VERSION = 2**62
 
 
 @dataclass
@@ -102,7 +103,9 @@ class HistoryCache:
                 # Behind the copy: the database was replaced. Far ahead: cheaper to read again.
                 self._drop(room_id)
                 return
-        changes = store.messages_by_version(room_id, since, head.version)
+        # No upper bound at the head: a message changed before the head and again since carries
+        # its newer version, and bounding the range at the head would leave its old copy here.
+        changes = store.messages_by_version(room_id, since, UNBOUNDED_VERSION)
         with self._lock:
             copy = self._rooms.get(room_id)
             if copy is None:

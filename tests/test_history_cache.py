@@ -183,3 +183,17 @@ def test_old_pages_stay_cached_in_a_room_with_a_long_history(
     for _ in range(2):
         page(alice, room_b, "?before=4&limit=3")  # an old page of a room already copied
     assert mongo_reads == [(1, 3), (10, 12), (1, 3)]
+
+
+def test_a_message_changed_again_after_the_head_was_read_is_not_served_stale(alice: User) -> None:
+    room_id = filled_room(alice, 3)
+    rid = int(room_id)
+    message_id = page(alice, room_id)[0]["id"]
+    history_cache.history.messages(rid, 1, 3, head=store.room_heads([rid])[rid])  # the copy, exact now
+    client = client_for(alice)
+    client.put(f"/api/messages/{message_id}", {"body": "first edit"}, format="json")
+    head_between = store.room_heads([rid])[rid]  # a reader reads the head here...
+    client.put(f"/api/messages/{message_id}", {"body": "second edit"}, format="json")
+    # ...and brings its copy up to that head only now, after the second edit.
+    served = history_cache.history.messages(rid, 1, 3, head=head_between)
+    assert served[0].body == "second edit"
