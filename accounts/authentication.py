@@ -1,7 +1,8 @@
 """JWT authentication whose user look-up is remembered for a few seconds per process.
 
-Every API request authenticates; reading the same user row on each of a client's requests was
-one PostgreSQL round trip of every history page. A deactivated user is refused within
+Every API request and socket connect authenticates; reading the same user row on each of a
+client's requests was one PostgreSQL round trip of every history page, and the largest part of a
+socket connect (one socket per open room, reconnects after every network change). A deactivated user is refused within
 USER_CACHE_SECONDS (access tokens themselves live much longer and are not revocable).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -22,30 +24,41 @@ _lock = threading.Lock()
 _users: dict[Any, tuple[float, User]] = {}
 
 
+def remembered_user(user_id: Any, load: Callable[[], User | None]) -> User | None:
+    """The active user with this id, reused for USER_CACHE_SECONDS, else `load()` (not kept if None).
+
+    Each caller gets its own copy: nothing one request or socket sets on it leaks into another.
+    """
+    ttl = settings.USER_CACHE_SECONDS
+    key = str(user_id)
+    now = time.monotonic()
+    with _lock:
+        cached = _users.get(key)
+    if ttl > 0 and cached is not None and cached[0] > now:
+        return copy.copy(cached[1])
+    user = load()
+    if user is not None and ttl > 0:
+        with _lock:
+            if len(_users) >= _MAX_ENTRIES:
+                _users.clear()
+            _users[key] = (now + ttl, user)
+    return copy.copy(user) if user is not None else None
+
+
 class CachedJWTAuthentication(JWTAuthentication):
     def get_user(self, validated_token: Any) -> Any:  # an accounts.User
-        ttl = settings.USER_CACHE_SECONDS
         user_id = validated_token.get(settings.SIMPLE_JWT.get("USER_ID_CLAIM", "user_id"))
-        now = time.monotonic()
-        with _lock:
-            cached = _users.get(user_id)
-        if ttl > 0 and cached is not None and cached[0] > now:
-            user = cached[1]
-        else:
-            found = super().get_user(validated_token)  # raises for unknown or inactive users
-            assert isinstance(found, User)
-            user = found
-            if ttl > 0:
-                with _lock:
-                    if len(_users) >= _MAX_ENTRIES:
-                        _users.clear()
-                    _users[user_id] = (now + ttl, user)
-        # Each request gets its own copy: nothing one request sets on it leaks into another.
-        return copy.copy(user)
+        load = super().get_user  # raises for unknown or inactive users: nothing is kept then
+
+        def found() -> User:
+            user = load(validated_token)
+            assert isinstance(user, User)
+            return user
+
+        return remembered_user(user_id, found)
 
 
 def forget_user(user_id: Any) -> None:
     """Drop a user from this process's cache (tests; deactivation in the same process)."""
     with _lock:
-        _users.pop(user_id, None)
         _users.pop(str(user_id), None)

@@ -20,6 +20,7 @@ from django.utils.module_loading import import_string
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
+from accounts.authentication import remembered_user
 from accounts.models import User
 
 TICKET_TTL_SECONDS = 60
@@ -70,9 +71,10 @@ def scope_header(scope: dict[str, Any], name: bytes) -> str | None:
 
 def _active_user(user_id: Any) -> User | None:
     try:
-        return User.objects.filter(pk=int(user_id), is_active=True).first()
+        pk = int(user_id)
     except (TypeError, ValueError):
         return None
+    return remembered_user(pk, lambda: User.objects.filter(pk=pk, is_active=True).first())
 
 
 def _from_bearer(raw: str) -> SocketIdentity:

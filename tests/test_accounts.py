@@ -173,3 +173,23 @@ def test_user_rows_are_reused_only_briefly(settings: Any, make_user: Any) -> Non
     User.objects.filter(pk=user.pk).update(is_active=True)
     author = client.get(f"/api/messages/{room['id']}").json()["results"][0]["author"]
     assert author["display_name"] == "Brief Person"
+
+
+def test_socket_authentication_reuses_the_user_row_briefly(
+    settings: Any, make_user: Any, django_assert_num_queries: Any
+) -> None:
+    import time
+
+    from accounts.services import tokens_for
+    from accounts.ws_auth import SocketAuthError, authenticate_socket
+
+    settings.USER_CACHE_SECONDS = 0.3
+    user = make_user("socketbrief")
+    scope = {"headers": [(b"authorization", f"Bearer {tokens_for(user).access}".encode())]}
+    assert authenticate_socket(scope).user.pk == user.pk
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    with django_assert_num_queries(0):  # a reconnect within USER_CACHE_SECONDS reads nothing
+        assert authenticate_socket(scope).user.pk == user.pk
+    time.sleep(0.4)
+    with pytest.raises(SocketAuthError):  # deactivated: refused once the entry expired
+        authenticate_socket(scope)
