@@ -6,13 +6,15 @@ PATCH (the bytes) is handled before Django, in messaging/tus.py.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -135,23 +137,84 @@ class RoomFilesView(APIView):
         return Response(uploads.attachment_payload(upload), status=status.HTTP_201_CREATED)
 
 
-async def _stream(name: str) -> AsyncIterator[bytes]:
+async def _stream(name: str, start: int, length: int) -> AsyncIterator[bytes]:
     handle = await sync_to_async(default_storage.open, thread_sensitive=False)(name, "rb")
     try:
-        while True:
-            chunk = await asyncio.to_thread(handle.read, DOWNLOAD_CHUNK)
+        if start:
+            await asyncio.to_thread(handle.seek, start)
+        remaining = length
+        while remaining > 0:
+            chunk = await asyncio.to_thread(handle.read, min(DOWNLOAD_CHUNK, remaining))
             if not chunk:
                 return
+            remaining -= len(chunk)
             yield chunk
     finally:
         await asyncio.to_thread(handle.close)
 
 
-def _file_response(name: str, content_type: str, filename: str, *, inline: bool, head: bool) -> HttpResponseBase:
+_BYTE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class _RangeNotSatisfiable(Exception):
+    pass
+
+
+def _byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """The one range asked for, as (first, last) inclusive; None: send the whole file.
+
+    Several ranges, other units and malformed values are ignored, as RFC 9110 allows (a full
+    200 answers them); a range starting past the end is refused (416).
+    """
+    match = _BYTE_RANGE.match(header.strip())
+    if match is None or match.groups() == ("", ""):
+        return None
+    first_text, last_text = match.groups()
+    if not first_text:  # "-N": the last N bytes
+        wanted = int(last_text)
+        if wanted == 0 or size == 0:
+            raise _RangeNotSatisfiable
+        return max(0, size - wanted), size - 1
+    first = int(first_text)
+    last = int(last_text) if last_text else size - 1
+    if last_text and last < first:
+        return None
+    if first >= size:
+        raise _RangeNotSatisfiable
+    return first, min(last, size - 1)
+
+
+def _file_response(
+    request: Request, name: str, content_type: str, filename: str, *, inline: bool, head: bool
+) -> HttpResponseBase:
+    size = default_storage.size(name)
+    # Stored files never change (random names, written once): the name is a strong validator.
+    etag = '"' + hashlib.sha256(name.encode()).hexdigest()[:32] + '"'
+    requested = request.headers.get("Range")
+    if_range = request.headers.get("If-Range")
+    wanted: tuple[int, int] | None = None
+    if requested and not head and (if_range is None or if_range == etag):
+        try:
+            wanted = _byte_range(requested, size)
+        except _RangeNotSatisfiable:
+            refused = JsonResponse(
+                {"code": "range_not_satisfiable", "detail": f"The file has {size} bytes."}, status=416
+            )
+            refused["Content-Range"] = f"bytes */{size}"
+            return refused
+    first, last = wanted if wanted is not None else (0, size - 1)
     # Async chunks: a sync iterator would make Django's ASGI handler read the whole file first.
-    response: HttpResponseBase = HttpResponse(b"") if head else StreamingHttpResponse(_stream(name))
+    response: HttpResponseBase = (
+        HttpResponse(b"")
+        if head
+        else StreamingHttpResponse(_stream(name, first, last - first + 1), status=206 if wanted else 200)
+    )
     response["Content-Type"] = content_type or "application/octet-stream"
-    response["Content-Length"] = str(default_storage.size(name))
+    response["Content-Length"] = str(last - first + 1)
+    if wanted is not None:
+        response["Content-Range"] = f"bytes {first}-{last}/{size}"
+    response["Accept-Ranges"] = "bytes"
+    response["ETag"] = etag
     response["Content-Disposition"] = content_disposition_header(not inline, filename) or "attachment"
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = FILE_CSP
@@ -174,7 +237,7 @@ class FileDownloadView(APIView):
         if not upload.is_complete:
             raise NotFound("No such file.", code="file_not_found")
         inline = upload.content_type in files.INLINE_IMAGE_TYPES
-        return _file_response(upload.storage_name, upload.content_type, upload.name, inline=inline, head=head)
+        return _file_response(request, upload.storage_name, upload.content_type, upload.name, inline=inline, head=head)
 
 
 class FileThumbnailView(APIView):
@@ -183,4 +246,6 @@ class FileThumbnailView(APIView):
         upload = uploads.upload_for_member(request_user(request), upload_id)
         if not upload.thumbnail_name:
             raise NotFound("No thumbnail (yet).", code="thumbnail_not_found")
-        return _file_response(upload.thumbnail_name, "image/webp", f"thumb-{upload.name}", inline=True, head=False)
+        return _file_response(
+            request, upload.thumbnail_name, "image/webp", f"thumb-{upload.name}", inline=True, head=False
+        )

@@ -149,6 +149,9 @@ def test_tus_upload_in_chunks_survives_a_dropped_connection(file_server: ServerP
         assert download.headers["Content-Disposition"].startswith("attachment")
         assert download.headers["X-Content-Type-Options"] == "nosniff"
         assert "sandbox" in download.headers["Content-Security-Policy"]
+        # A download cut short resumes where it stopped, through the real server.
+        rest = reader.get(attachment["url"], headers={"Range": f"bytes={len(data) - 12345}-"})
+        assert rest.status_code == 206 and rest.content == data[-12345:]
 
 
 @pytest.mark.slow
@@ -386,3 +389,45 @@ def test_unfinished_uploads_expire(room: Room, alice: User) -> None:
     # tus termination by the owner.
     response = client_for(alice).delete(f"/api/uploads/{kept.pk}", HTTP_TUS_RESUMABLE="1.0.0")
     assert response.status_code == 204 and not Upload.objects.filter(pk=kept.pk).exists()
+
+
+def test_downloads_answer_byte_ranges(room: Room, alice: User, bob: User) -> None:
+    data = bytes(range(256)) * 40  # 10,240 bytes, sniffed as application/octet-stream
+    attachment = multipart(alice, room.pk, "blob.bin", data).json()
+    client = client_for(bob)
+    url = attachment["url"]
+
+    whole = client.get(url)
+    assert whole.status_code == 200 and content_of(whole) == data
+    assert whole["Accept-Ranges"] == "bytes" and whole["Content-Length"] == "10240"
+    etag = whole["ETag"]
+
+    def ranged(value: str, **headers: str) -> Any:
+        return client.get(url, headers={"Range": value, **headers})
+
+    for asked, first, last in [
+        ("bytes=100-199", 100, 199),
+        ("bytes=10000-", 10000, 10239),
+        ("bytes=-50", 10190, 10239),
+        ("bytes=0-999999", 0, 10239),
+        ("bytes=10239-10239", 10239, 10239),
+    ]:
+        response = ranged(asked)
+        assert response.status_code == 206, asked
+        assert response["Content-Range"] == f"bytes {first}-{last}/10240"
+        assert response["Content-Length"] == str(last - first + 1)
+        assert content_of(response) == data[first : last + 1], asked
+
+    refused = ranged("bytes=10240-")
+    assert refused.status_code == 416 and refused["Content-Range"] == "bytes */10240"
+    assert refused.json()["code"] == "range_not_satisfiable"
+    assert ranged("bytes=-0").status_code == 416
+    # Several ranges, other units and nonsense: the whole file, as RFC 9110 allows.
+    for ignored in ("bytes=0-1,5-6", "items=0-5", "bytes=9-3", "bytes=-", "bytes=abc"):
+        response = ranged(ignored)
+        assert response.status_code == 200 and content_of(response) == data, ignored
+    # A resumed download names what it has: the same file gets the rest, another the whole.
+    assert ranged("bytes=5000-", **{"If-Range": etag}).status_code == 206
+    assert ranged("bytes=5000-", **{"If-Range": '"something-else"'}).status_code == 200
+    # Ranges are for members only, like the file.
+    assert client_for(alice).get(url, headers={"Range": "bytes=0-9"}).status_code == 206
