@@ -92,6 +92,8 @@ def test_files_and_thumbnails_go_to_the_bucket(s3_storage: Any, alice: User, bob
     assert any(k.startswith(f"thumbnails/{room.pk}/") for k in keys)
     assert attachment["thumbnail_url"] is not None
     assert content_of(client_for(bob).get(attachment["url"])) == image
+    tail = client_for(bob).get(attachment["url"], headers={"Range": "bytes=-100"})
+    assert tail.status_code == 206 and content_of(tail) == image[-100:]
 
 
 def test_tus_finish_streams_into_the_bucket(s3_storage: Any, alice: User) -> None:
