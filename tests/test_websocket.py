@@ -266,6 +266,10 @@ async def test_typing_reaches_others_not_sender(server: ServerProcess, alice: Us
 async def test_presence_counts_a_users_sockets(server: ServerProcess, alice: User, bob: User) -> None:
     room = make_room(alice, bob)
     async with connect(server.ws_url(room.pk), token(alice)) as a:
+        # Alice's join finished (its presence snapshot sent) before Bob comes: else Bob's `online`
+        # can reach her twice, in the snapshot and as the broadcast (docs/websocket.md).
+        await a.send('{"type": "ping"}')
+        await recv_until(a, "pong")
         first = await connect(server.ws_url(room.pk), token(bob))
         online = await recv_until(a, "presence")
         assert online["user"]["username"] == "bob" and online["status"] == "online"
