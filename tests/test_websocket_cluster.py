@@ -169,6 +169,8 @@ async def test_dead_process_presence_expires(
     server_a, server_b = two_servers
     room = make_room(alice, bob)
     async with connect(server_a.ws_url(room.pk), token(alice)) as a:
+        await a.send('{"type": "ping"}')
+        await recv_until(a, "pong")  # joined: Bob's online cannot reach her twice (docs/websocket.md)
         b = await connect(server_b.ws_url(room.pk), token(bob))
         online = await recv_until(a, "presence")
         assert (online["user"]["username"], online["status"]) == ("bob", "online")
