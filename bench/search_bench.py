@@ -46,6 +46,8 @@ from bench.ws_bench import (  # noqa: E402
     wait_port,
 )
 
+# Its own database: ws_bench's seeding empties chat_bench, which would orphan data kept with --keep.
+SEARCH_BENCH_DB = f"{BENCH_DB}_search"
 AUTHORS = 50
 RARE_WORD = "quokka"
 RARE_COUNT = 20
@@ -110,7 +112,7 @@ def main() -> None:
     env = {
         **os.environ,
         "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789abcdef",
-        "POSTGRESQL_URL": f"postgresql://postgres@127.0.0.1:5432/{BENCH_DB}",
+        "POSTGRESQL_URL": f"postgresql://postgres@127.0.0.1:5432/{SEARCH_BENCH_DB}",
         "REDIS_URL": "redis://127.0.0.1:6379/8",
         "MONGODB_URL": f"mongodb://127.0.0.1:{mongo_port}",
         "MONGODB_NAME": "search",
@@ -122,7 +124,7 @@ def main() -> None:
     }
     os.environ.update(env)
     procs: list[subprocess.Popen[bytes]] = []
-    ensure_bench_database()
+    ensure_bench_database(SEARCH_BENCH_DB)
     try:
         # A working set of a million documents: a cache bigger than the 1 GiB default.
         mongo_log = (RESULTS / "search-secantus.log").open("wb")
@@ -183,7 +185,9 @@ def reuse(marker: Path) -> tuple[str, list[int], str]:
     from accounts.models import User
 
     saved = json.loads(marker.read_text())
-    reader = User.objects.get(username="bench0")
+    reader = User.objects.filter(username="bench0").first()
+    if reader is None or not reader.memberships.filter(room_id=saved["rooms"][0]).exists():
+        sys.exit(f"The PostgreSQL side of the data kept in {marker.parent} is gone: delete that folder and seed again.")
     return str(AccessToken.for_user(reader)), saved["rooms"], f"(reused data) {saved['report']}"
 
 

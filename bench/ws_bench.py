@@ -70,13 +70,13 @@ def http_server_command(name: str, port: int) -> list[str]:
     return [sys.executable, *(arg.format(port=port) for arg in HTTP_SERVERS[name])]
 
 
-def ensure_bench_database() -> None:
-    """Services running and the bench's own PostgreSQL database present."""
+def ensure_bench_database(name: str = BENCH_DB) -> None:
+    """Services running and a bench's own PostgreSQL database present."""
     subprocess.run([str(ROOT / "scripts" / "ensure_services.sh")], check=True, stdout=subprocess.DEVNULL)
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (BENCH_DB,)).fetchone()
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+            conn.execute(f"CREATE DATABASE {name}")
 
 
 def wait_http(url: str, timeout: float = 60) -> None:
