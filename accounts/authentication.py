@@ -1,16 +1,15 @@
 """JWT authentication whose user look-up is remembered for a few seconds per process.
 
 Every API request and socket connect authenticates; reading the same user row on each of a
-client's requests was one PostgreSQL round trip of every history page, and the largest part of a
-socket connect (one socket per open room, reconnects after every network change). A deactivated user is refused within
-USER_CACHE_SECONDS (access tokens themselves live much longer and are not revocable).
+client's requests was one PostgreSQL round trip of every history page, and the largest part of
+a socket connect (one socket per open room, reconnects after every network change). A
+deactivated user is refused within USER_CACHE_SECONDS (access tokens live much longer and are
+not revocable).
 """
 
 from __future__ import annotations
 
 import copy
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,10 +17,9 @@ from django.conf import settings
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from accounts.models import User
+from chatproject.expiring import ExpiringMap
 
-_MAX_ENTRIES = 10_000
-_lock = threading.Lock()
-_users: dict[Any, tuple[float, User]] = {}
+_users: ExpiringMap[str, User] = ExpiringMap(max_entries=10_000)
 
 
 def remembered_user(user_id: Any, load: Callable[[], User | None]) -> User | None:
@@ -31,18 +29,13 @@ def remembered_user(user_id: Any, load: Callable[[], User | None]) -> User | Non
     """
     ttl = settings.USER_CACHE_SECONDS
     key = str(user_id)
-    now = time.monotonic()
-    with _lock:
-        cached = _users.get(key)
-    if ttl > 0 and cached is not None and cached[0] > now:
-        return copy.copy(cached[1])
-    user = load()
-    if user is not None and ttl > 0:
-        with _lock:
-            if len(_users) >= _MAX_ENTRIES:
-                _users.clear()
-            _users[key] = (now + ttl, user)
-    return copy.copy(user) if user is not None else None
+    user = _users.get(key) if ttl > 0 else None
+    if user is None:
+        user = load()
+        if user is None:
+            return None
+        _users.put(key, user, ttl)
+    return copy.copy(user)
 
 
 class CachedJWTAuthentication(JWTAuthentication):
@@ -60,5 +53,4 @@ class CachedJWTAuthentication(JWTAuthentication):
 
 def forget_user(user_id: Any) -> None:
     """Drop a user from this process's cache (tests; deactivation in the same process)."""
-    with _lock:
-        _users.pop(str(user_id), None)
+    _users.pop(str(user_id))

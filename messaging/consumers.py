@@ -24,6 +24,7 @@ from accounts.serializers import user_payload
 from accounts.ws_auth import SocketAuthError, authenticate_socket
 from chatproject.blocking import off_loop
 from chatproject.errors import ApiError, Forbidden, NotFound, as_api_error
+from chatproject.expiring import ExpiringMap
 from chatproject.metrics import SOCKETS_OPEN
 from messaging import broadcast, events, presence, selectors, services, store
 from messaging.hub import hub
@@ -351,23 +352,19 @@ def _changes_as_frames(room_id: int, after: int, upto: int, known: int) -> list[
     return frames
 
 
-# room id -> (monotonic expiry, small?): a join storm into one room asks PostgreSQL once per
-# WS_TICK_SECONDS, not once per socket (it was an eighth of a connect's time in a storm).
-_room_sizes: dict[int, tuple[float, bool]] = {}
-_MAX_ROOM_SIZES = 50_000
+# room id -> small?: a join storm into one room asks PostgreSQL once per WS_TICK_SECONDS, not
+# once per socket (it was an eighth of a connect's time in a storm).
+_room_sizes: ExpiringMap[int, bool] = ExpiringMap(max_entries=50_000)
 
 
 def _room_is_small(room_id: int) -> bool:
     """At most WS_PRESENCE_PUSH_LIMIT members, counted no further than that (a bounded query)."""
-    now = time.monotonic()
     known = _room_sizes.get(room_id)
-    if known is not None and known[0] > now:
-        return known[1]
+    if known is not None:
+        return known
     limit = settings.WS_PRESENCE_PUSH_LIMIT
     small = Membership.objects.filter(room_id=room_id).values("id")[: limit + 1].count() <= limit
-    if len(_room_sizes) >= _MAX_ROOM_SIZES:
-        _room_sizes.clear()
-    _room_sizes[room_id] = (now + settings.WS_TICK_SECONDS, small)
+    _room_sizes.put(room_id, small, settings.WS_TICK_SECONDS)
     return small
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -12,6 +10,7 @@ from django.conf import settings
 
 from accounts.models import User
 from accounts.serializers import user_payload
+from chatproject.expiring import ExpiringMap
 from messaging.store import StoredMessage
 from messaging.uploads import attachment_payloads
 
@@ -25,29 +24,21 @@ def _unknown_user(user_id: int) -> dict[str, Any]:
 
 
 # Authors' public shapes, reused for USER_CACHE_SECONDS: a page of history by the usual few
-# people then needs no PostgreSQL read at all.
-_authors: dict[int, tuple[float, dict[str, Any]]] = {}
-_authors_lock = threading.Lock()
-_MAX_AUTHORS = 50_000
+# people then needs no PostgreSQL read at all. (Deactivated authors too: not the sign-in cache.)
+_authors: ExpiringMap[int, dict[str, Any]] = ExpiringMap(max_entries=50_000)
 
 
 def author_payloads(author_ids: set[int], known: Iterable[User] = ()) -> dict[int, dict[str, Any]]:
-    now = time.monotonic()
     found = {user.pk: user_payload(user) for user in known}
-    with _authors_lock:
-        for author_id in author_ids - found.keys():
-            cached = _authors.get(author_id)
-            if cached is not None and cached[0] > now:
-                found[author_id] = cached[1]
+    for author_id in author_ids - found.keys():
+        cached = _authors.get(author_id)
+        if cached is not None:
+            found[author_id] = cached
     missing = author_ids - found.keys()
     if missing:
         fresh = {pk: user_payload(user) for pk, user in User.objects.in_bulk(missing).items()}
         found.update(fresh)
-        expires = now + settings.USER_CACHE_SECONDS
-        with _authors_lock:
-            if len(_authors) > _MAX_AUTHORS:
-                _authors.clear()
-            _authors.update({pk: (expires, payload) for pk, payload in fresh.items()})
+        _authors.put_many(fresh.items(), settings.USER_CACHE_SECONDS)
     return found
 
 
