@@ -27,11 +27,15 @@ SOCKETS_OPEN = Gauge("chat_websockets_open", "WebSocket connections joined to a 
 
 
 def _route(request: HttpRequest) -> str:
-    # The URL pattern's name, never the raw path: ids must not become label values.
-    try:
-        return resolve(request.path_info).url_name or "unnamed"
-    except Resolver404:
-        return "not_found"
+    # The URL pattern's name, never the raw path: ids must not become label values. Django has
+    # resolved it already for any request that reached a view; only the others resolve here.
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return "not_found"
+    return match.url_name or "unnamed"
 
 
 class MetricsMiddleware:
