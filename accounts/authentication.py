@@ -17,7 +17,7 @@ from django.conf import settings
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from accounts.models import User
-from chatproject.expiring import ExpiringMap
+from core.expiring import ExpiringMap
 
 _users: ExpiringMap[str, User] = ExpiringMap(max_entries=10_000)
 

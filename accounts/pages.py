@@ -10,8 +10,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import services
-from chatproject.errors import ApiError
-from chatproject.ratelimit import enforce
+from core.errors import ApiError
+from core.ratelimit import enforce
 
 
 def _next_url(request: HttpRequest) -> str:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from rest_framework import serializers
 
@@ -20,7 +20,15 @@ class MeSerializer(UserSerializer):
     date_joined = serializers.DateTimeField(read_only=True)
 
 
-def user_payload(user: User) -> dict[str, Any]:
+class UserPayload(TypedDict):
+    """The public `User` shape (documented by UserSerializer; a test keeps the two alike)."""
+
+    id: str
+    username: str
+    display_name: str
+
+
+def user_payload(user: User) -> UserPayload:
     """The public `User` shape, built without a serializer on hot paths."""
     return {"id": str(user.pk), "username": user.username, "display_name": user.display_name}
 

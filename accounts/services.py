@@ -14,7 +14,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
-from chatproject.errors import ApiError, Conflict, InvalidInput
+from core.errors import ApiError, Conflict, InvalidInput
 
 
 @dataclass(frozen=True)

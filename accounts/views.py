@@ -23,8 +23,8 @@ from accounts.serializers import (
     WsTicketSerializer,
 )
 from accounts.ws_auth import TICKET_TTL_SECONDS, ticket_issue
-from chatproject.errors import ApiError
-from chatproject.ratelimit import enforce
+from core.errors import ApiError
+from core.ratelimit import enforce
 
 
 def _auth_result(user: object, pair: services.TokenPair) -> dict[str, object]:

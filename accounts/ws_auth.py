@@ -1,6 +1,6 @@
 """Who is opening a WebSocket: bearer header, single-use ticket, or the session cookie.
 
-Plain sync functions; the consumer calls them through `chatproject.blocking.off_loop`.
+Plain sync functions; the consumer calls them through `core.blocking.off_loop`.
 """
 
 from __future__ import annotations

@@ -197,12 +197,13 @@ def seed(args: argparse.Namespace) -> tuple[str, list[int], str]:
     from rest_framework_simplejwt.tokens import AccessToken
 
     from accounts.models import User
-    from messaging import indexing, store
-    from messaging.models import SearchCursor, SearchEntry
     from messaging.rendering import plain_html
-    from messaging.textnorm import fold
+    from messaging.store import connection as store_connection
     from notifications.models import Notification
     from rooms.models import Membership, Role, Room
+    from search import indexing
+    from search.models import SearchCursor, SearchEntry
+    from search.textfold import fold
 
     rng = random.Random(7)
     Notification.objects.all().delete()
@@ -229,7 +230,7 @@ def seed(args: argparse.Namespace) -> tuple[str, list[int], str]:
     bodies = Bodies(rng, args.messages)
     order = [room.pk for room, count in zip(rooms, per_room, strict=True) for _ in range(count)]
     rng.shuffle(order)
-    db = store._db()  # the bench seeds through the store's own collections
+    db = store_connection.db()  # the bench seeds through the store's own collections
     heads: dict[int, int] = {}
     started = time.perf_counter()
     batch: list[dict[str, Any]] = []

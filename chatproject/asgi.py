@@ -14,8 +14,8 @@ django_asgi_app = ReusedThreadASGIHandler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from messaging.routing import websocket_urlpatterns  # noqa: E402
-from messaging.tus import with_upload_routes  # noqa: E402
+from files.streaming import with_upload_routes  # noqa: E402
+from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -45,15 +45,19 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "channels",
+    # Lowest layer first: each app imports only apps listed before it (and core/).
     "accounts",
     "rooms",
-    "messaging",
     "notifications",
+    "files",
+    "messaging",
+    "realtime",
+    "search",
 ]
 
 MIDDLEWARE = [
     "chatproject.middleware.RequestIdMiddleware",
-    "chatproject.metrics.MetricsMiddleware",
+    "chatproject.monitoring.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -209,8 +213,9 @@ SEARCH_QUERY_MAX_LENGTH = env.int("SEARCH_QUERY_MAX_LENGTH", default=500)
 SEARCH_TIMEOUT_MS = env.int("SEARCH_TIMEOUT_MS", default=3000)  # a broader query is a 400, not a stall
 # How long a process reuses a user row it read (authentication, message authors' names).
 USER_CACHE_SECONDS = env.float("USER_CACHE_SECONDS", default=5.0)
-# Messages of recently read history kept per process (messaging/history_cache.py); 0 turns it off.
-HISTORY_CACHE_MESSAGES = env.int("HISTORY_CACHE_MESSAGES", default=20_000)
+# Messages of recently read pages kept per process (messaging/page_cache.py); 0 turns it off.
+# HISTORY_CACHE_MESSAGES is its earlier name, still read so existing deployments keep their setting.
+PAGE_CACHE_MESSAGES = env.int("PAGE_CACHE_MESSAGES", default=env.int("HISTORY_CACHE_MESSAGES", default=20_000))
 
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")  # when set, GET /metrics requires it as a bearer token
 
@@ -255,17 +260,17 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": [
-        "chatproject.renderers.FastJSONRenderer",
+        "core.renderers.FastJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "chatproject.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Chat server API",
-    "DESCRIPTION": "REST side of the public contract; see the WebSocket section of API.md.",
+    "DESCRIPTION": "REST side of the public contract; docs/api.md gives the overview, docs/websocket.md the sockets.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,

@@ -1,13 +1,13 @@
+"""The site's URLs: each app mounts its own routes from its one urls.py."""
+
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import pages as account_pages
 from chatproject import health
-from chatproject.metrics import metrics_view
+from chatproject.monitoring import metrics_view
 from messaging import pages
-from messaging.upload_views import FileDownloadView, FileThumbnailView, UploadView
-from messaging.views import SearchView
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -23,17 +23,16 @@ urlpatterns = [
     path("api/auth/", include("accounts.urls")),
     path("api/rooms/", include("rooms.urls")),
     path("api/messages/", include("messaging.urls")),
-    path("api/search", SearchView.as_view(), name="search"),
-    re_path(r"^api/uploads/(?P<upload_id>[^/]+)/?$", UploadView.as_view(), name="upload"),
-    re_path(r"^api/files/(?P<upload_id>[^/]+)/?$", FileDownloadView.as_view(), name="file"),
-    re_path(r"^api/files/(?P<upload_id>[^/]+)/thumbnail/?$", FileThumbnailView.as_view(), name="file-thumbnail"),
     path("api/notifications/", include("notifications.urls")),
+    path("", include("files.urls")),
+    path("", include("search.urls")),
+    path("", include("realtime.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api-auth/", include("rest_framework.urls")),
 ]
 
-handler400 = "chatproject.errors.handler400"
-handler403 = "chatproject.errors.handler403"
-handler404 = "chatproject.errors.handler404"
-handler500 = "chatproject.errors.handler500"
+handler400 = "core.errors.handler400"
+handler403 = "core.errors.handler403"
+handler404 = "core.errors.handler404"
+handler500 = "core.errors.handler500"

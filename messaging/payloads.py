@@ -1,34 +1,73 @@
-"""The `Message` JSON shape of API.md, built from store dataclasses with one user query a batch."""
+"""The `Message` JSON shape (docs/api.md), built from store dataclasses with one user query a batch.
+
+REST responses and WebSocket frames carry the same `MessagePayload`; messaging.serializers
+documents it for the OpenAPI schema and realtime.frames for the socket, and tests check both
+against what is really sent.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from django.conf import settings
 
 from accounts.models import User
-from accounts.serializers import user_payload
-from chatproject.expiring import ExpiringMap
+from accounts.serializers import UserPayload, user_payload
+from core.expiring import ExpiringMap
+from core.times import iso
+from files.selectors import AttachmentPayload, attachment_payloads
+from messaging.rendering import plain_html
 from messaging.store import StoredMessage
-from messaging.uploads import attachment_payloads
 
 
-def iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+class ReactionPayload(TypedDict):
+    emoji: str
+    count: int
+    users: list[str]
 
 
-def _unknown_user(user_id: int) -> dict[str, Any]:
+class MentionsPayload(TypedDict):
+    user_ids: list[str]
+    room: bool
+
+
+class _StoredMessagePayload(TypedDict):
+    id: str
+    room_id: str
+    seq: int
+    version: int
+    author: UserPayload
+    body: str
+    html: str
+    mentions: MentionsPayload
+    created_at: str
+    edited_at: str | None
+    deleted: bool
+    parent_id: str | None
+    reply_count: int
+    last_reply_at: str | None
+    reactions: list[ReactionPayload]
+    attachments: list[AttachmentPayload]
+    client_id: str | None
+
+
+# Keys a payload may lack go in a `total=False` part: Python 3.11 does not read NotRequired from
+# postponed annotations.
+class MessagePayload(_StoredMessagePayload, total=False):
+    highlights: list[list[int]]  # search results only: [start, end) ranges of `body` that matched
+
+
+def _unknown_user(user_id: int) -> UserPayload:
     return {"id": str(user_id), "username": "deleted-user", "display_name": ""}
 
 
 # Authors' public shapes, reused for USER_CACHE_SECONDS: a page of history by the usual few
 # people then needs no PostgreSQL read at all. (Deactivated authors too: not the sign-in cache.)
-_authors: ExpiringMap[int, dict[str, Any]] = ExpiringMap(max_entries=50_000)
+_authors: ExpiringMap[int, UserPayload] = ExpiringMap(max_entries=50_000)
 
 
-def author_payloads(author_ids: set[int], known: Iterable[User] = ()) -> dict[int, dict[str, Any]]:
+def author_payloads(author_ids: set[int], known: Iterable[User] = ()) -> dict[int, UserPayload]:
     found = {user.pk: user_payload(user) for user in known}
     for author_id in author_ids - found.keys():
         cached = _authors.get(author_id)
@@ -42,7 +81,7 @@ def author_payloads(author_ids: set[int], known: Iterable[User] = ()) -> dict[in
     return found
 
 
-def message_payloads(messages: Iterable[StoredMessage], known: Iterable[User] = ()) -> list[dict[str, Any]]:
+def message_payloads(messages: Iterable[StoredMessage], known: Iterable[User] = ()) -> list[MessagePayload]:
     """Payloads for a batch; authors not in `known` or the short-lived cache: one query."""
     batch = list(messages)
     authors = author_payloads({m.author_id for m in batch}, known)
@@ -51,8 +90,8 @@ def message_payloads(messages: Iterable[StoredMessage], known: Iterable[User] = 
 
 
 def message_payload(
-    message: StoredMessage, authors: dict[int, dict[str, Any]], files: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
+    message: StoredMessage, authors: dict[int, UserPayload], files: dict[str, AttachmentPayload]
+) -> MessagePayload:
     return {
         "id": message.id,
         "room_id": str(message.room_id),
@@ -60,7 +99,7 @@ def message_payload(
         "version": message.version,
         "author": authors.get(message.author_id) or _unknown_user(message.author_id),
         "body": message.body,
-        "html": message.html,
+        "html": message.html if message.html is not None else plain_html(message.body),
         "mentions": {"user_ids": [str(u) for u in message.mentioned_user_ids], "room": message.mentions_room},
         "created_at": iso(message.created_at),
         "edited_at": iso(message.edited_at),
@@ -77,5 +116,5 @@ def message_payload(
     }
 
 
-def one_message_payload(message: StoredMessage) -> dict[str, Any]:
+def one_message_payload(message: StoredMessage) -> MessagePayload:
     return message_payloads([message])[0]

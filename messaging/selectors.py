@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+
 from accounts.models import User
-from chatproject.errors import Forbidden, InvalidInput, NotFound
+from core.errors import Forbidden, InvalidInput, NotFound
+from core.times import iso
 from messaging import store
-from messaging.history_cache import history
-from messaging.payloads import iso, message_payloads
-from rooms.models import MANAGER_ROLES, EditHistoryVisibility
+from messaging.page_cache import page_cache
+from messaging.payloads import MessagePayload, message_payloads
+from rooms.activity import RoomActivity
+from rooms.models import MANAGER_ROLES, EditHistoryVisibility, Membership
 from rooms.selectors import room_require_member
 
 DEFAULT_PAGE = 50
@@ -19,8 +23,22 @@ MAX_PAGE = 200
 
 @dataclass(frozen=True)
 class Page:
-    results: list[dict[str, Any]]
-    next_params: dict[str, int] | None  # query parameters of the next page, if any
+    results: list[MessagePayload]
+    next_params: dict[str, Any] | None  # query parameters of the next page, if any
+
+
+def message_or_404(message_id: Any) -> store.StoredMessage:
+    message = store.get_message(str(message_id))
+    if message is None:
+        raise NotFound("No such message.", code="message_not_found")
+    return message
+
+
+def message_for_member(user: User, message_id: Any) -> tuple[store.StoredMessage, Membership]:
+    """The message and the caller's membership of its room: every path that takes a message id
+    asks this, and answers 404 when either is missing or hidden (403 in a public room)."""
+    message = message_or_404(message_id)
+    return message, room_require_member(user, message.room_id)
 
 
 def parse_non_negative(name: str, raw: Any, *, default: int | None = None, maximum: int = 2**53) -> int | None:
@@ -59,7 +77,7 @@ def room_history(*, user: User, room_id: Any, before: Any = None, after: Any = N
         # (the usual case) is the answer in one read; a short one (a hole where a post failed,
         # or `before` past the end) is answered the general way below.
         first, last = max(1, before_seq - size), before_seq - 1
-        messages = history.messages(rid, first, last)
+        messages = page_cache.messages(rid, first, last)
         if len(messages) == last - first + 1:
             next_params = {"before": first, "limit": size} if first > 1 else None
             return Page(results=message_payloads(messages), next_params=next_params)
@@ -77,15 +95,12 @@ def room_history(*, user: User, room_id: Any, before: Any = None, after: Any = N
         next_params = {"before": first} if first > 1 and last >= first else None
     if next_params is not None:
         next_params["limit"] = size
-    messages = history.messages(rid, first, last, head=head)
+    messages = page_cache.messages(rid, first, last, head=head)
     return Page(results=message_payloads(messages), next_params=next_params)
 
 
 def thread_page(*, user: User, message_id: Any, after: Any = None, limit: Any = None) -> Page:
-    parent = store.get_message(str(message_id))
-    if parent is None:
-        raise NotFound("No such message.", code="message_not_found")
-    room_require_member(user, parent.room_id)
+    parent, _ = message_for_member(user, message_id)
     after_seq = parse_non_negative("after", after, default=parent.seq) or parent.seq
     size = parse_limit(limit)
     replies = store.thread_replies(parent.id, after_seq, size + 1)
@@ -95,21 +110,38 @@ def thread_page(*, user: User, message_id: Any, after: Any = None, limit: Any = 
     return Page(results=message_payloads(replies), next_params=next_params)
 
 
-def edit_history(*, user: User, message_id: Any) -> list[dict[str, Any]]:
-    message = store.get_message(str(message_id))
-    if message is None:
-        raise NotFound("No such message.", code="message_not_found")
-    membership = room_require_member(user, message.room_id)
+def message_revisions(*, user: User, message_id: Any) -> list[dict[str, Any]]:
+    """The earlier bodies of an edited message (`GET /api/messages/{id}/history`), oldest first."""
+    message, membership = message_for_member(user, message_id)
     hidden = membership.room.edit_history_visibility == EditHistoryVisibility.MODERATORS
     # Owners and admins always see it, and authors always see their own earlier words.
     if hidden and membership.role not in MANAGER_ROLES and message.author_id != user.pk:
         raise Forbidden("In this room only owners and admins see edit history.", code="history_hidden")
     return [
         {"body": record.body, "written_at": iso(record.written_at), "replaced_at": iso(record.replaced_at)}
-        for record in store.edit_history(message.id)
+        for record in store.revisions_of(message.id)
     ]
 
 
 def changes_since(room_id: int, after_version: int, upto_version: int) -> list[store.StoredMessage]:
     """For resume: every message changed after `after_version`, ascending by version."""
     return store.messages_by_version(room_id, after_version, upto_version)
+
+
+def room_activity(memberships: list[tuple[int, Membership | None]]) -> dict[int, RoomActivity]:
+    """Each room's last `seq` and, for a member, its unread count: one MongoDB read for every head.
+
+    The rooms app shows these in its `Room` shape; it gets them through rooms/activity.py.
+    """
+    heads = store.room_heads([room_id for room_id, _ in memberships])
+    activity = {}
+    for room_id, membership in memberships:
+        head = heads.get(room_id)
+        last_seq = head.last_seq if head else 0
+        unread = 0
+        if membership is not None and last_seq > membership.last_read_seq:
+            unread = store.count_unread(
+                room_id, membership.last_read_seq, last_seq, membership.user_id, settings.UNREAD_COUNT_CAP
+            )
+        activity[room_id] = RoomActivity(last_seq=last_seq, unread_count=unread)
+    return activity

@@ -1,10 +1,12 @@
-"""Request parsing and the documented `Message` shape (responses are built in payloads.py)."""
+"""Request parsing and the documented `Message` shape (built in payloads.py as MessagePayload; a test
+keeps the two alike)."""
 
 from __future__ import annotations
 
 from rest_framework import serializers
 
 from accounts.serializers import UserSerializer
+from files.serializers import AttachmentSerializer
 
 
 class ReactionSerializer(serializers.Serializer):
@@ -34,7 +36,7 @@ class MessageSerializer(serializers.Serializer):
     reply_count = serializers.IntegerField()
     last_reply_at = serializers.DateTimeField(allow_null=True)
     reactions = ReactionSerializer(many=True)
-    attachments = serializers.ListField(child=serializers.DictField())
+    attachments = AttachmentSerializer(many=True)
     client_id = serializers.CharField(allow_null=True)
     highlights = serializers.ListField(
         child=serializers.ListField(child=serializers.IntegerField()),
@@ -64,7 +66,7 @@ class ReactionRequestSerializer(serializers.Serializer):
     emoji = serializers.JSONField()
 
 
-class EditRecordSerializer(serializers.Serializer):
+class RevisionSerializer(serializers.Serializer):
     body = serializers.CharField()
     written_at = serializers.DateTimeField()
     replaced_at = serializers.DateTimeField()

@@ -1,4 +1,7 @@
-"""Message writes, shared by REST and WebSocket: validate, authorise, store durably, then publish."""
+"""Message writes, shared by REST and WebSocket: validate, authorise, store durably, then announce.
+
+The announcement (messaging.signals) is what reaches sockets (realtime) and the index (search).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +13,15 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import User
-from chatproject.errors import Forbidden, InvalidInput, NotFound
-from chatproject.metrics import MESSAGES_POSTED
-from chatproject.ratelimit import enforce_for_user, message_rate
-from messaging import broadcast, events, indexing, store
-from messaging.payloads import message_payloads, one_message_payload
+from core.errors import Forbidden, InvalidInput, NotFound
+from core.metrics import MESSAGES_POSTED
+from core.ratelimit import enforce_for_user, message_rate
+from files.selectors import validate_attachments
+from messaging import store
+from messaging.payloads import MessagePayload, message_payloads, one_message_payload
 from messaging.rendering import RenderedBody, render_body
-from messaging.uploads import validate_attachments
+from messaging.selectors import message_for_member, message_or_404
+from messaging.signals import MessageChange, room_messages_changed
 from rooms.models import MANAGER_ROLES
 from rooms.selectors import member_ids_by_username, room_require_member
 
@@ -26,7 +31,7 @@ MAX_EMOJI_LENGTH = 64
 
 @dataclass(frozen=True)
 class PostResult:
-    message: dict[str, Any]
+    message: MessagePayload
     created: bool
 
 
@@ -113,21 +118,15 @@ def message_post(
     payloads = message_payloads([stored, parent] if parent is not None else [stored], known=[user])
     if created:
         MESSAGES_POSTED.inc()
-        group = broadcast.room_group(membership.room_id)
-        broadcast.publish(group, events.message_new(payloads[0]))
+        changes = [MessageChange(message=payloads[0], is_new=True)]
         if parent is not None:
-            broadcast.publish(group, events.message_updated(payloads[1]))
-        indexing.schedule(membership.room_id)
+            changes.append(MessageChange(message=payloads[1], is_new=False))
+        _announce(membership.room_id, changes)
     return PostResult(message=payloads[0], created=created)
 
 
-def _message_in_member_room(user: User, message_id: Any) -> tuple[store.StoredMessage, Any]:
-    """The message and the caller's membership; 404 when either is missing or hidden."""
-    message = store.get_message(str(message_id))
-    if message is None:
-        raise NotFound("No such message.", code="message_not_found")
-    membership = room_require_member(user, message.room_id)
-    return message, membership
+def _announce(room_id: int, changes: list[MessageChange]) -> None:
+    room_messages_changed.send(sender=MessageChange, room_id=room_id, changes=changes)
 
 
 def _require_live(message: store.StoredMessage) -> None:
@@ -135,20 +134,16 @@ def _require_live(message: store.StoredMessage) -> None:
         raise NotFound("That message was deleted.", code="message_deleted")
 
 
-def _changed(room_id: int, updated: store.StoredMessage | None, fallback_id: str) -> dict[str, Any]:
-    if updated is None:  # a no-op: nothing stored, nothing published
-        current = store.get_message(fallback_id)
-        if current is None:
-            raise NotFound("No such message.", code="message_not_found")
-        return one_message_payload(current)
+def _changed(room_id: int, updated: store.StoredMessage | None, fallback_id: str) -> MessagePayload:
+    if updated is None:  # a no-op: nothing stored, nothing announced
+        return one_message_payload(message_or_404(fallback_id))
     payload = one_message_payload(updated)
-    broadcast.publish(broadcast.room_group(room_id), events.message_updated(payload))
-    indexing.schedule(room_id)
+    _announce(room_id, [MessageChange(message=payload, is_new=False)])
     return payload
 
 
-def message_edit(*, user: User, message_id: Any, body: Any) -> dict[str, Any]:
-    message, _ = _message_in_member_room(user, message_id)
+def message_edit(*, user: User, message_id: Any, body: Any) -> MessagePayload:
+    message, _ = message_for_member(user, message_id)
     if message.author_id != user.pk:
         raise Forbidden("Only the author can edit a message.", code="not_author")
     _require_live(message)
@@ -166,8 +161,8 @@ def message_edit(*, user: User, message_id: Any, body: Any) -> dict[str, Any]:
     return _changed(message.room_id, updated, message.id)
 
 
-def message_react(*, user: User, message_id: Any, emoji: Any, present: bool) -> dict[str, Any]:
-    message, _ = _message_in_member_room(user, message_id)
+def message_react(*, user: User, message_id: Any, emoji: Any, present: bool) -> MessagePayload:
+    message, _ = message_for_member(user, message_id)
     _require_live(message)
     glyph = validate_emoji(emoji)
     try:
@@ -180,11 +175,10 @@ def message_react(*, user: User, message_id: Any, emoji: Any, present: bool) -> 
 
 
 def message_delete(*, user: User, message_id: Any) -> None:
-    message = store.get_message(str(message_id))
-    if message is None:
-        raise NotFound("No such message.", code="message_not_found")
-    if not user.is_staff:
-        membership = room_require_member(user, message.room_id)
+    if user.is_staff:
+        message = message_or_404(message_id)
+    else:
+        message, membership = message_for_member(user, message_id)
         if message.author_id != user.pk and membership.role not in MANAGER_ROLES:
             raise Forbidden("Only the author, the room's owners and admins can delete it.", code="not_allowed")
     if message.deleted:

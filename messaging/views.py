@@ -10,19 +10,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import User, request_user
-from accounts.serializers import UserSerializer, user_payload
-from chatproject.errors import InvalidInput
-from messaging import presence, search, selectors, services
+from accounts.models import request_user
+from core.errors import InvalidInput
+from messaging import room_search, selectors, services
 from messaging.serializers import (
-    EditRecordSerializer,
     MessageEditSerializer,
     MessagePageSerializer,
     MessagePostSerializer,
     MessageSerializer,
     ReactionRequestSerializer,
+    RevisionSerializer,
 )
-from rooms.selectors import room_require_member
 
 
 def _json_object(request: Request) -> dict[str, Any]:
@@ -39,7 +37,7 @@ def _require(data: dict[str, Any], *names: str) -> None:
         raise InvalidInput("Required fields are missing.", fields=missing)
 
 
-def _page_response(request: Request, page: selectors.Page) -> Response:
+def page_response(request: Request, page: selectors.Page) -> Response:
     next_url = None
     if page.next_params is not None:
         next_url = request.build_absolute_uri(f"{request.path}?{urlencode(page.next_params)}")
@@ -64,20 +62,20 @@ SEARCH_PARAMETERS = [
 
 
 class RoomMessagesView(APIView):
-    """`/api/messages/{id}`: GET and POST take a room id, PUT and DELETE a message id (API.md)."""
+    """`/api/messages/{id}`: GET and POST take a room id, PUT and DELETE a message id (docs/api.md)."""
 
     @extend_schema(parameters=HISTORY_PARAMETERS + SEARCH_PARAMETERS[:2], responses={200: MessagePageSerializer})
     def get(self, request: Request, ident: str) -> Response:
         params = request.query_params
         if "q" in params:
-            found = search.search_messages(
+            found = room_search.search_room(
                 user=request_user(request),
                 q=params.get("q"),
                 room_id=ident,
                 cursor=params.get("cursor"),
                 limit=params.get("limit"),
             )
-            return _page_response(request, found)
+            return page_response(request, found)
         page = selectors.room_history(
             user=request_user(request),
             room_id=ident,
@@ -85,7 +83,7 @@ class RoomMessagesView(APIView):
             after=params.get("after"),
             limit=params.get("limit"),
         )
-        return _page_response(request, page)
+        return page_response(request, page)
 
     @extend_schema(request=MessagePostSerializer, responses={201: MessageSerializer, 200: MessageSerializer})
     def post(self, request: Request, ident: str) -> Response:
@@ -134,11 +132,13 @@ class MessageReactView(APIView):
         return Response(message)
 
 
-class MessageHistoryView(APIView):
-    @extend_schema(responses={200: EditRecordSerializer(many=True)})
+class MessageRevisionsView(APIView):
+    """`GET /api/messages/{id}/history`: the message's earlier bodies (its edit history)."""
+
+    @extend_schema(responses={200: RevisionSerializer(many=True)})
     def get(self, request: Request, message_id: str) -> Response:
-        records = selectors.edit_history(user=request_user(request), message_id=message_id)
-        return Response({"results": records, "next": None})
+        revisions = selectors.message_revisions(user=request_user(request), message_id=message_id)
+        return Response({"results": revisions, "next": None})
 
 
 class MessageThreadView(APIView):
@@ -148,27 +148,4 @@ class MessageThreadView(APIView):
         page = selectors.thread_page(
             user=request_user(request), message_id=message_id, after=params.get("after"), limit=params.get("limit")
         )
-        return _page_response(request, page)
-
-
-class RoomPresenceView(APIView):
-    """Who is online in a room now: how clients of big rooms (no pushed presence) learn it."""
-
-    @extend_schema(responses={200: UserSerializer(many=True)})
-    def get(self, request: Request, room_id: str) -> Response:
-        membership = room_require_member(request_user(request), room_id)
-        online = presence.online_user_ids(membership.room_id)
-        users = User.objects.filter(pk__in=online).order_by("username")
-        return Response({"results": [user_payload(u) for u in users], "next": None})
-
-
-class SearchView(APIView):
-    """`GET /api/search?q=`: every room the caller is a member of, newest first."""
-
-    @extend_schema(parameters=SEARCH_PARAMETERS, responses={200: MessagePageSerializer})
-    def get(self, request: Request) -> Response:
-        params = request.query_params
-        found = search.search_messages(
-            user=request_user(request), q=params.get("q"), cursor=params.get("cursor"), limit=params.get("limit")
-        )
-        return _page_response(request, found)
+        return page_response(request, page)

@@ -1,15 +1,15 @@
-"""Notices for people: created by messaging.indexing (mentions, replies) and rooms (invites)."""
+"""Notices for people: created by search/indexing.py (mentions, replies) and on rooms' member_added (invites)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
 
 from accounts.models import User
-from chatproject.errors import InvalidInput
-from messaging.store import StoredMessage
+from core.errors import InvalidInput
 from notifications.models import Notification, NotificationType
 from rooms.models import Membership
 
@@ -17,7 +17,9 @@ from rooms.models import Membership
 @dataclass(frozen=True)
 class MessageNotice:
     kind: str  # "mention" or "reply"
-    message: StoredMessage
+    message_id: str
+    author_id: int
+    at: datetime  # when the message said it (its edit, for a mention added by an edit)
     user_ids: frozenset[int]
     everyone: bool = False  # @room: every member but the author
 
@@ -37,12 +39,12 @@ def record_notices(room_id: int, notices: list[MessageNotice]) -> None:
             user_id=user_id,
             type=notice.kind,
             room_id=room_id,
-            message_id=notice.message.id,
-            actor_id=notice.message.author_id,
-            created_at=notice.message.edited_at or notice.message.created_at,
+            message_id=notice.message_id,
+            actor_id=notice.author_id,
+            created_at=notice.at,
         )
         for notice in notices
-        for user_id in sorted((members if notice.everyone else notice.user_ids & members) - {notice.message.author_id})
+        for user_id in sorted((members if notice.everyone else notice.user_ids & members) - {notice.author_id})
     ]
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
 

@@ -9,9 +9,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import request_user
-from chatproject.errors import InvalidInput
-from chatproject.pagination import ResultsCursorPagination
-from messaging.payloads import iso
+from core.errors import InvalidInput
+from core.pagination import ResultsCursorPagination
+from core.times import iso
 from notifications import services
 from notifications.models import Notification
 

@@ -1,33 +1,26 @@
-"""The `Room` JSON shape: PostgreSQL for the room, one MongoDB query for every room's head."""
+"""The `Room` JSON shape: PostgreSQL for the room, one MongoDB read for every room's head."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from django.conf import settings
-
 from accounts.serializers import user_payload
-from messaging import store
-from messaging.payloads import iso
+from core.times import iso
+from rooms.activity import RoomActivity, room_activity
 from rooms.models import Membership, Room
 from rooms.selectors import member_counts
+
+_QUIET = RoomActivity(last_seq=0, unread_count=0)
 
 
 def room_payloads(rooms: Iterable[tuple[Room, Membership | None]]) -> list[dict[str, Any]]:
     pairs = list(rooms)
-    ids = [room.pk for room, _ in pairs]
-    counts = member_counts(ids)
-    heads = store.room_heads(ids)
+    counts = member_counts([room.pk for room, _ in pairs])
+    activity = room_activity([(room.pk, membership) for room, membership in pairs])
     results = []
     for room, membership in pairs:
-        head = heads.get(room.pk)
-        last_seq = head.last_seq if head else 0
-        unread = 0
-        if membership is not None and last_seq > membership.last_read_seq:
-            unread = store.count_unread(
-                room.pk, membership.last_read_seq, last_seq, membership.user_id, settings.UNREAD_COUNT_CAP
-            )
+        seen = activity.get(room.pk, _QUIET)
         results.append(
             {
                 "id": str(room.pk),
@@ -38,8 +31,8 @@ def room_payloads(rooms: Iterable[tuple[Room, Membership | None]]) -> list[dict[
                 "created_at": iso(room.created_at),
                 "member_count": counts.get(room.pk, 0),
                 "role": membership.role if membership is not None else None,
-                "unread_count": unread,
-                "last_seq": last_seq,
+                "unread_count": seen.unread_count,
+                "last_seq": seen.last_seq,
                 "edit_history_visibility": room.edit_history_visibility,
             }
         )

@@ -9,17 +9,15 @@ from django.db.models import Count, QuerySet
 from django.db.models.functions import Lower
 
 from accounts.models import User
-from chatproject.errors import Forbidden, NotFound
+from core.errors import Forbidden, NotFound
+from core.ids import parse_positive_id
 from rooms.models import Membership, Room
 
 
 def parse_room_id(raw: Any) -> int:
     """Room ids are positive integers; anything else names no room (404, not a crash)."""
-    try:
-        room_id = int(str(raw))
-    except (TypeError, ValueError):
-        raise NotFound("No such room.", code="room_not_found")
-    if room_id <= 0 or room_id > 2**63 - 1:
+    room_id = parse_positive_id(raw)
+    if room_id is None:
         raise NotFound("No such room.", code="room_not_found")
     return room_id
 

@@ -7,11 +7,12 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
-from chatproject.errors import Conflict, Forbidden, InvalidInput, NotFound
-from messaging import broadcast
-from notifications.services import notify_invite
+from core import broadcast
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.ids import parse_positive_id
 from rooms.models import MANAGER_ROLES, Membership, Role, Room
-from rooms.selectors import parse_room_id, room_get_visible, room_require_member
+from rooms.selectors import room_get_visible, room_require_member
+from rooms.signals import member_added
 
 
 def room_create(*, creator: User, name: str, description: str = "", is_private: bool = False) -> Membership:
@@ -75,7 +76,7 @@ def member_add(
     try:
         with transaction.atomic():
             membership = Membership.objects.create(room_id=actor_membership.room_id, user=target, role=new_role)
-            notify_invite(user_id=target.pk, room_id=membership.room_id, actor_id=actor.pk)
+            member_added.send(sender=Membership, membership=membership, actor_id=actor.pk)
             return membership
     except IntegrityError:
         raise Conflict("That user is already a member.", code="already_member")
@@ -122,7 +123,9 @@ def mark_read(*, user: User, room_id: Any, seq: int) -> None:
 
 
 def _membership_for_update(room_id: int, user_id: Any) -> Membership:
-    uid = _parse_user_id(user_id)
+    uid = parse_positive_id(user_id)
+    if uid is None:
+        raise NotFound("No such user.", code="user_not_found")
     # Row locks on the room's owners serialise concurrent demotions, so two owners
     # demoting each other cannot leave the room without one.
     list(Membership.objects.select_for_update().filter(room_id=room_id, role=Role.OWNER).values_list("id"))
@@ -130,13 +133,6 @@ def _membership_for_update(room_id: int, user_id: Any) -> Membership:
     if target is None:
         raise NotFound("That user is not a member of this room.", code="member_not_found")
     return target
-
-
-def _parse_user_id(raw: Any) -> int:
-    try:
-        return parse_room_id(raw)  # same shape as room ids: a positive integer
-    except NotFound:
-        raise NotFound("No such user.", code="user_not_found")
 
 
 def _user_by_name(raw: Any) -> User:
@@ -149,9 +145,8 @@ def _user_by_name(raw: Any) -> User:
 
 
 def _user_by_id(raw: Any) -> User:
-    try:
-        uid = parse_room_id(raw)  # same shape as room ids: a positive 64-bit integer
-    except NotFound:
+    uid = parse_positive_id(raw)
+    if uid is None:
         raise InvalidInput("Invalid user id.", fields={"user_id": ["Must be a user id."]})
     user = User.objects.filter(pk=uid, is_active=True).first()
     if user is None:

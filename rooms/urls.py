@@ -1,7 +1,7 @@
+"""Every route of rooms, mounted at `api/rooms/` by chatproject/urls.py."""
+
 from django.urls import re_path
 
-from messaging.upload_views import RoomFilesView, RoomUploadsView
-from messaging.views import RoomPresenceView
 from rooms import views
 
 urlpatterns = [
@@ -11,7 +11,4 @@ urlpatterns = [
     re_path(r"^(?P<room_id>[^/]+)/members/?$", views.RoomMembersView.as_view(), name="room-members"),
     re_path(r"^(?P<room_id>[^/]+)/members/(?P<user_id>[^/]+)/?$", views.RoomMemberView.as_view(), name="room-member"),
     re_path(r"^(?P<room_id>[^/]+)/read/?$", views.RoomReadView.as_view(), name="room-read"),
-    re_path(r"^(?P<room_id>[^/]+)/presence/?$", RoomPresenceView.as_view(), name="room-presence"),
-    re_path(r"^(?P<room_id>[^/]+)/uploads/?$", RoomUploadsView.as_view(), name="room-uploads"),
-    re_path(r"^(?P<room_id>[^/]+)/files/?$", RoomFilesView.as_view(), name="room-files"),
 ]

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import request_user
-from chatproject.pagination import ResultsCursorPagination
+from core.pagination import ResultsCursorPagination
 from rooms import selectors, services
 from rooms.payloads import member_payload, room_payload, room_payloads
 from rooms.serializers import (

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests.conftest import free_port
+from tests.frame_schemas import check_server_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,8 +122,11 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def recv_json(ws: Any, timeout: float = 5.0) -> dict[str, Any]:
+    """The next frame, held to its schema in realtime/frames.py (a mismatch fails the test)."""
     raw = await asyncio.wait_for(ws.recv(), timeout)
-    return dict(json.loads(raw))
+    frame = json.loads(raw)
+    check_server_frame(frame)
+    return dict(frame)
 
 
 async def recv_until(ws: Any, kind: str, timeout: float = 5.0) -> dict[str, Any]:
@@ -155,7 +159,7 @@ async def close_code(ws: Any, timeout: float = 5.0) -> int:
     """Wait for the server to close the socket; its close code."""
     try:
         while True:
-            await asyncio.wait_for(ws.recv(), timeout)
+            check_server_frame(json.loads(await asyncio.wait_for(ws.recv(), timeout)))
     except websockets.ConnectionClosed as closed:
         return int(closed.rcvd.code) if closed.rcvd else -1
 

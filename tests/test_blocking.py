@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 
-from chatproject.blocking import off_loop
+from core.blocking import off_loop
 
 
 async def test_blocking_calls_from_async_code_do_not_wait_for_each_other() -> None:

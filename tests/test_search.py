@@ -14,7 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import User
-from messaging.models import SearchEntry
+from search.models import SearchEntry
 from tests.conftest import client_for
 from tests.test_messages import post
 from tests.test_rooms import create_room
@@ -189,9 +189,10 @@ def test_hot_queries_use_the_trigram_index(alice: User, room: dict[str, Any]) ->
 
 def test_sweep_indexes_changes_whose_task_was_lost(alice: User, bob: User, room: dict[str, Any]) -> None:
     """A change stored without its task running (broker down) is found by the periodic sweep."""
-    from messaging import indexing, store
+    from messaging import store
     from messaging.rendering import render_body
     from notifications.models import Notification
+    from search import indexing
 
     body = "orphaned change for @bob"
     store.insert_message(

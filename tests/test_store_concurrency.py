@@ -144,7 +144,7 @@ def test_edits_and_reactions_interleaved_with_posts_keep_versions_unique() -> No
     versions = [m.version for m in changed]
     assert versions == sorted(set(versions))
     assert changed[-1].version == head.version
-    assert len(store.edit_history(first.id)) == 20
+    assert len(store.revisions_of(first.id)) == 20
 
 
 def test_hot_queries_use_indexes_not_collection_scans() -> None:

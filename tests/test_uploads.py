@@ -21,8 +21,8 @@ from PIL import Image
 
 from accounts.models import User
 from chatproject.asgi import application
-from messaging import uploads
-from messaging.models import Upload
+from files import jobs, partials, services
+from files.models import Upload
 from rooms.models import Room
 from tests.conftest import client_for
 from tests.live import ServerProcess, bearer, running_server
@@ -245,10 +245,10 @@ def tus_room(transactional_db: Any, alice: User, bob: User, file_dirs: dict[str,
 
 
 def test_disconnect_mid_body_keeps_what_arrived(tus_room: Room, alice: User) -> None:
-    upload = uploads.upload_create(user=alice, room_id=tus_room.pk, length=10, name="a.txt")
+    upload = services.upload_create(user=alice, room_id=tus_room.pk, length=10, name="a.txt")
     status, _ = run_patch(alice, upload, [b"abcd"], disconnect=True)
     assert status == 0  # nobody left to answer
-    assert uploads.current_offset(upload) == 4
+    assert partials.current_offset(upload) == 4
     status, headers = run_patch(alice, upload, [b"efg", b"hij"], offset=4)
     assert status == 204 and headers["upload-offset"] == "10"
     upload.refresh_from_db()
@@ -256,7 +256,7 @@ def test_disconnect_mid_body_keeps_what_arrived(tus_room: Room, alice: User) -> 
 
 
 def test_patch_refusals(tus_room: Room, alice: User, bob: User) -> None:
-    upload = uploads.upload_create(user=alice, room_id=tus_room.pk, length=5, name="a.txt")
+    upload = services.upload_create(user=alice, room_id=tus_room.pk, length=5, name="a.txt")
     assert run_patch(alice, upload, [b"x"], tus_resumable="0.2.2")[0] == 412
     assert run_patch(alice, upload, [b"x"], content_type="text/plain")[0] == 415
     assert run_patch(alice, upload, [b"x"], upload_offset="abc")[0] == 400
@@ -265,7 +265,7 @@ def test_patch_refusals(tus_room: Room, alice: User, bob: User) -> None:
     assert run_patch(bob, upload, [b"x"])[0] == 404  # a member, but not the uploader
     # A body longer than announced is cut at Upload-Length and refused.
     status, _ = run_patch(alice, upload, [b"abc", b"defgh"])
-    assert status == 413 and uploads.current_offset(upload) == 5
+    assert status == 413 and partials.current_offset(upload) == 5
 
 
 # --- the REST side -------------------------------------------------------------------------------
@@ -379,12 +379,12 @@ def test_messages_carry_attachments_and_search_finds_them(room: Room, alice: Use
 
 
 def test_unfinished_uploads_expire(room: Room, alice: User) -> None:
-    upload = uploads.upload_create(user=alice, room_id=room.pk, length=10, name="late.bin")
-    kept = uploads.upload_create(user=alice, room_id=room.pk, length=10, name="fresh.bin")
+    upload = services.upload_create(user=alice, room_id=room.pk, length=10, name="late.bin")
+    kept = services.upload_create(user=alice, room_id=room.pk, length=10, name="fresh.bin")
     Upload.objects.filter(pk=upload.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
-    assert uploads.partial_path(upload).exists()
-    assert uploads.expire_unfinished() == 1
-    assert not uploads.partial_path(upload).exists() and not Upload.objects.filter(pk=upload.pk).exists()
+    assert partials.partial_path(upload).exists()
+    assert jobs.expire_unfinished() == 1
+    assert not partials.partial_path(upload).exists() and not Upload.objects.filter(pk=upload.pk).exists()
     assert Upload.objects.filter(pk=kept.pk).exists()
     # tus termination by the owner.
     response = client_for(alice).delete(f"/api/uploads/{kept.pk}", HTTP_TUS_RESUMABLE="1.0.0")

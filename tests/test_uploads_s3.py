@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from accounts.models import User
-from messaging import uploads
+from files import partials, services
 from tests.conftest import client_for, free_port
 from tests.test_uploads import content_of, png_bytes
 from tests.test_websocket import make_room
@@ -99,11 +99,11 @@ def test_files_and_thumbnails_go_to_the_bucket(s3_storage: Any, alice: User, bob
 def test_tus_finish_streams_into_the_bucket(s3_storage: Any, alice: User) -> None:
     room = make_room(alice)
     data = bytes(range(256)) * 4096  # 1 MiB
-    upload = uploads.upload_create(user=alice, room_id=room.pk, length=len(data), name="blob.bin")
-    with uploads.exclusive_partial(upload) as fh:
+    upload = services.upload_create(user=alice, room_id=room.pk, length=len(data), name="blob.bin")
+    with partials.exclusive_partial(upload) as fh:
         fh.write(data)
         fh.flush()
-        uploads.finalize(upload)
-    assert not uploads.partial_path(upload).exists()
+        services.finalize(upload)
+    assert not partials.partial_path(upload).exists()
     body = s3_storage.get_object(Bucket=BUCKET, Key=upload.storage_name)["Body"].read()
     assert body == data

@@ -1,4 +1,4 @@
-"""The WebSocket protocol of API.md against a real daphne process over real TCP."""
+"""The WebSocket protocol of docs/websocket.md against a real server process over real TCP."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ import redis
 
 from accounts.models import User
 from tests.conftest import free_port
-from tests.live import ServerProcess, connect, message_frames, ready, recv_until, running_server
+from tests.live import ServerProcess, connect, message_frames, ready, recv_json, recv_until, running_server
 from tests.test_websocket import make_room, rest, token
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -119,7 +119,7 @@ async def test_resume_while_others_post_from_both_processes(
             deadline = asyncio.get_running_loop().time() + 0.4
             while asyncio.get_running_loop().time() < deadline:
                 try:
-                    frame = json.loads(await asyncio.wait_for(ws.recv(), 0.1))
+                    frame = await recv_json(ws, 0.1)
                 except TimeoutError:
                     continue
                 if frame["type"] in ("message.new", "message.updated"):
@@ -127,7 +127,7 @@ async def test_resume_while_others_post_from_both_processes(
     await posters
     since = received[-1]["message"]["version"] if received else 0
     async with connect(server_b.ws_url(room.pk, f"since={since}"), token(carol)) as ws:
-        while (frame := json.loads(await asyncio.wait_for(ws.recv(), 5)))["type"] != "sync.done":
+        while (frame := await recv_json(ws))["type"] != "sync.done":
             if frame["type"] in ("message.new", "message.updated"):
                 received.append(frame)
     assert versions(received) == list(range(1, total + 1)), "a change was skipped, repeated or reordered"
@@ -156,7 +156,7 @@ async def test_redis_outage_loses_no_acknowledged_message(
     assert api_a.post(f"/api/messages/{room.pk}", json={"body": "after"}).status_code == 201
     async with connect(server_a.ws_url(room.pk, f"since={last_seen}"), token(bob)) as b:
         rest_frames = []
-        while (frame := json.loads(await asyncio.wait_for(b.recv(), 5)))["type"] != "sync.done":
+        while (frame := await recv_json(b))["type"] != "sync.done":
             if frame["type"] in ("message.new", "message.updated"):
                 rest_frames.append(frame)
     bodies = [f["message"]["body"] for f in [first, *still_live, *rest_frames]]

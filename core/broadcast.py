@@ -1,0 +1,93 @@
+"""The one door to the channel layer: nothing else touches it.
+
+Frames are published after the durable write. The layer is a signal, not a store: if Redis is
+down the publish is logged and dropped, and clients catch up by `version` on reconnect.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+
+def room_group(room_id: int) -> str:
+    return f"room.{room_id}"
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def frame_text(frame: Mapping[str, object]) -> str:
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+async def publish_async(group: str, frame: Mapping[str, object]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = frame.get("message")
+    user = frame.get("user")
+    event = {
+        "type": "room.event",  # fanned out to local sockets by realtime/hub.py
+        "group": group,
+        "kind": frame["type"],
+        "version": message["version"] if isinstance(message, dict) else None,
+        "sender": user["id"] if isinstance(user, dict) else None,
+        # Serialised once here, not once per receiving socket: a 1,000-member room costs one dumps.
+        "text": frame_text(frame),
+    }
+    try:
+        await layer.group_send(group, event)
+    except Exception:
+        logger.warning("channel layer publish to %s failed", group, exc_info=logger.isEnabledFor(logging.DEBUG))
+
+
+def publish(group: str, frame: Mapping[str, object]) -> None:
+    async_to_sync(publish_async)(group, frame)
+
+
+async def notify_async(group: str, kind: str, **data: Any) -> None:
+    """A control event for the consumers themselves (not forwarded as a frame), e.g. a revocation."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        await layer.group_send(group, {"type": kind, **data})
+    except Exception:
+        logger.warning("channel layer notify to %s failed", group, exc_info=logger.isEnabledFor(logging.DEBUG))
+
+
+def notify(group: str, kind: str, **data: Any) -> None:
+    async_to_sync(notify_async)(group, kind, **data)
+
+
+async def new_channel() -> str:
+    layer = get_channel_layer()
+    assert layer is not None
+    return str(await layer.new_channel())
+
+
+async def subscribe(group: str, channel: str) -> None:
+    layer = get_channel_layer()
+    assert layer is not None
+    await layer.group_add(group, channel)
+
+
+async def unsubscribe(group: str, channel: str) -> None:
+    layer = get_channel_layer()
+    assert layer is not None
+    await layer.group_discard(group, channel)
+
+
+async def receive(channel: str) -> dict[str, Any]:
+    layer = get_channel_layer()
+    assert layer is not None
+    return dict(await layer.receive(channel))

@@ -1,0 +1,45 @@
+"""Uploads, in PostgreSQL. The table keeps the name it had when this model lived in `messaging`."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Upload(models.Model):
+    """A file on its way in (tus or multipart) and, once complete, an attachment of the room.
+
+    The bytes of an unfinished upload sit in UPLOAD_TEMP_DIR (the partial file's size is the
+    offset); a complete one lives in Django's default storage under a random name.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    room = models.ForeignKey("rooms.Room", on_delete=models.CASCADE, related_name="+")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads")
+    name = models.CharField(max_length=255)  # cleaned for display and Content-Disposition
+    declared_type = models.CharField(max_length=255, blank=True, default="")  # what the client said
+    length = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    storage_name = models.CharField(max_length=255, blank=True, default="")
+    content_type = models.CharField(max_length=100, blank=True, default="")  # sniffed, never declared
+    width = models.IntegerField(null=True, blank=True)
+    height = models.IntegerField(null=True, blank=True)
+    thumbnail_name = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        db_table = "messaging_upload"
+        indexes = [
+            models.Index(fields=["owner", "completed_at"], name="upload_owner"),
+            models.Index(fields=["completed_at", "expires_at"], name="upload_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.length} bytes)"
+
+    @property
+    def is_complete(self) -> bool:
+        return self.completed_at is not None

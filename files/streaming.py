@@ -1,0 +1,173 @@
+"""The two upload paths that must not go through Django's request handling.
+
+- tus `PATCH /api/uploads/{id}`: a raw ASGI handler that writes the body to the partial file as
+  it arrives (Django's handler would spool the whole body first, and lose it all if the
+  connection dropped half-way, which is the one thing resumable uploads exist for).
+- `POST /api/rooms/{id}/files` with a Content-Length over the limit: refused (413) before a
+  byte of the body is read.
+
+Everything else is handed to Django. Authentication is the WebSocket handshake's (bearer header,
+or the session cookie from one of our own origins), membership the same check as everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError
+
+from accounts.ws_auth import SocketAuthError, authenticate_socket, scope_header
+from core.blocking import off_loop
+from core.errors import ApiError, Conflict, PayloadTooLarge
+from files import services
+from files.models import Upload
+from files.partials import exclusive_partial
+from files.selectors import upload_for_owner
+from files.tus import TUS_VERSION, offset_headers, require_tus_version, tus_headers
+
+logger = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[Mapping[str, Any]]]
+Send = Callable[[Mapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+WRITE_BUFFER = 1024 * 1024
+
+_PATCH_PATH = re.compile(r"^/api/uploads/([^/]+)/?$")
+_FILES_PATH = re.compile(r"^/api/rooms/[^/]+/files/?$")
+
+
+def with_upload_routes(django_app: ASGIApp) -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        method, path = scope.get("method", ""), scope.get("path", "")
+        match = _PATCH_PATH.match(path) if method == "PATCH" else None
+        if match is not None:
+            await tus_patch(scope, receive, send, match.group(1))
+        elif method == "POST" and _FILES_PATH.match(path) and _content_length(scope) > settings.UPLOAD_MAX_SIZE:
+            await _reply(send, 413, {"code": "file_too_large", "detail": _too_large_detail()})
+        else:
+            await django_app(scope, receive, send)
+
+    return app
+
+
+def _too_large_detail() -> str:
+    return f"Files may be at most {settings.UPLOAD_MAX_SIZE} bytes."
+
+
+def _content_length(scope: Scope) -> int:
+    raw = scope_header(scope, b"content-length")
+    return int(raw) if raw is not None and raw.strip().isdigit() else -1
+
+
+async def _reply(
+    send: Send, status: int, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> None:
+    payload = json.dumps(body).encode() if body is not None else b""
+    all_headers = {**tus_headers(), **(headers or {})}
+    if body is not None:
+        all_headers["Content-Type"] = "application/json"
+    all_headers["Content-Length"] = str(len(payload))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(k.lower().encode(), v.encode()) for k, v in all_headers.items()],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def tus_patch(scope: Scope, receive: Receive, send: Send, upload_id: str) -> None:
+    try:
+        require_tus_version(scope_header(scope, b"tus-resumable"))
+    except ApiError as error:
+        await _reply(send, error.status, error.payload(), {"Tus-Version": TUS_VERSION})
+        return
+    try:
+        identity = await off_loop(authenticate_socket)(scope)
+        upload = await off_loop(upload_for_owner)(identity.user, upload_id)
+    except SocketAuthError as refused:
+        status = 403 if refused.close_code == 4403 else 401
+        await _reply(
+            send, status, {"code": "not_authenticated" if status == 401 else "forbidden", "detail": refused.reason}
+        )
+        return
+    except ApiError as error:
+        await _reply(send, error.status, error.payload())
+        return
+    except DatabaseError:
+        await _reply(send, 503, {"code": "service_unavailable", "detail": "The database is unavailable."})
+        return
+    content_type = (scope_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/offset+octet-stream":
+        await _reply(send, 415, {"code": "unsupported_media_type", "detail": "Use application/offset+octet-stream."})
+        return
+    raw_offset = (scope_header(scope, b"upload-offset") or "").strip()
+    if not raw_offset.isdigit():
+        await _reply(send, 400, {"code": "invalid_offset", "detail": "Upload-Offset must be a non-negative integer."})
+        return
+    offset = int(raw_offset)
+    remaining = upload.length - offset
+    if _content_length(scope) > remaining:
+        await _reply(send, 413, {"code": "file_too_large", "detail": "The body goes past Upload-Length."})
+        return
+    try:
+        result = await _append(upload, offset, receive)
+    except ApiError as error:
+        await _reply(send, error.status, error.payload(), offset_headers(upload))
+        return
+    if result is None:  # the client went away: what arrived is kept, nobody to answer
+        return
+    await _reply(send, 204, None, offset_headers(upload, result))
+
+
+async def _append(upload: Upload, offset: int, receive: Receive) -> int | None:
+    """Write the body at `offset`; the new offset, or None when the client disconnected."""
+    with exclusive_partial(upload) as fh:
+        if fh.tell() != offset:
+            raise Conflict(f"Upload-Offset is {fh.tell()}, not {offset}.", code="offset_mismatch")
+        buffered: list[bytes] = []
+        size = 0
+        written = offset
+        disconnected = False
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                disconnected = True
+                break
+            chunk = message.get("body", b"")
+            if written + size + len(chunk) > upload.length:
+                # Never store past the declared length: keep what fits, refuse the rest.
+                chunk = chunk[: upload.length - written - size]
+                buffered.append(chunk)
+                await asyncio.to_thread(_write, fh, buffered)
+                raise PayloadTooLarge("The body goes past Upload-Length.", code="file_too_large")
+            buffered.append(chunk)
+            size += len(chunk)
+            if size >= WRITE_BUFFER:
+                await asyncio.to_thread(_write, fh, buffered)
+                written += size
+                buffered, size = [], 0
+            if not message.get("more_body", False):
+                break
+        await asyncio.to_thread(_write, fh, buffered)
+        written += size
+        if disconnected:
+            return None
+        if written == upload.length:
+            await off_loop(services.finalize)(upload)
+        return written
+
+
+def _write(fh: Any, parts: list[bytes]) -> None:
+    for part in parts:
+        fh.write(part)
+    fh.flush()

@@ -1,0 +1,59 @@
+"""The only package that talks to MongoDB. It returns dataclasses, never documents or ObjectIds.
+
+`connection` (client, collections, indexes), `transactions` (one per change, allocating `seq` and
+`version` in order), `writes`, `reads`, `diagnostics` (query plans); `types` and `documents` are
+shared by them. Callers use the names re-exported here: `from messaging import store`.
+"""
+
+from messaging.store.connection import close, delete_everything, ensure_indexes, generation, ping
+from messaging.store.diagnostics import query_plans
+from messaging.store.reads import (
+    count_unread,
+    get_message,
+    get_messages,
+    messages_by_seq,
+    messages_by_version,
+    revisions_of,
+    room_heads,
+    thread_replies,
+)
+from messaging.store.types import (
+    Markup,
+    MessageGone,
+    ParentInvalid,
+    ReactionSummary,
+    Revision,
+    RoomHead,
+    StoredMessage,
+    StoreError,
+)
+from messaging.store.writes import delete_message, edit_message, insert_message, set_reaction
+
+__all__ = [
+    "Markup",
+    "MessageGone",
+    "ParentInvalid",
+    "ReactionSummary",
+    "Revision",
+    "RoomHead",
+    "StoreError",
+    "StoredMessage",
+    "close",
+    "count_unread",
+    "delete_everything",
+    "delete_message",
+    "edit_message",
+    "ensure_indexes",
+    "generation",
+    "get_message",
+    "get_messages",
+    "insert_message",
+    "messages_by_seq",
+    "messages_by_version",
+    "ping",
+    "query_plans",
+    "revisions_of",
+    "room_heads",
+    "set_reaction",
+    "thread_replies",
+]

@@ -1,0 +1,319 @@
+"""`WS /api/ws/{room_id}`: the room WebSocket of docs/websocket.md.
+
+It parses frames and authenticates; writes go through the same services as REST. Delivery is
+ordered by the room's `version`: live signals from the channel layer are hints, and any gap
+(a late or lost signal, a resume with `?since=`) is filled from the store in ascending version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.consumer import get_handler_name
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from accounts.models import User
+from accounts.serializers import user_payload
+from accounts.ws_auth import SocketAuthError, authenticate_socket
+from core import broadcast
+from core.blocking import off_loop
+from core.errors import ApiError, Forbidden, NotFound, as_api_error
+from core.metrics import SOCKETS_OPEN
+from messaging import services, store
+from realtime import frames, presence
+from realtime.flood import FloodGate
+from realtime.hub import hub
+from realtime.selectors import changes_as_frames, room_is_small, users_by_id
+from rooms.selectors import membership_get, room_require_member
+
+logger = logging.getLogger(__name__)
+
+CLOSE_NOT_AUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NO_ROOM = 4404
+CLOSE_RATE_LIMITED = 4429
+CLOSE_BAD_REQUEST = 4400
+CLOSE_UNAVAILABLE = 4503
+
+TYPING_STATES = ("start", "stop")
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    room_id: int
+    user: User
+    last_version: int = 0  # highest room version delivered to this socket, in order
+    _closed: bool = False
+    push_presence: bool = False  # small rooms only (WS_PRESENCE_PUSH_LIMIT)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' own dispatch hops to a thread before every handler to close stale database
+        # connections: one thread round trip per delivered frame, the fan-out bottleneck. Every
+        # database call here goes through off_loop (Channels' database_sync_to_async), which does that.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def connect(self) -> None:
+        # Accept first: a close code (4401, 4403, ...) can only travel on an open socket.
+        await self.accept()
+        self._delivery = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._joined = False
+        self._gate = FloodGate(settings.WS_FLOOD_RATE, settings.WS_FLOOD_BURST)
+        # While > 0 (connecting, or own sends awaiting their ack), live frames wait in `_held`.
+        self._holds = 1
+        self._held: list[tuple[int, str]] = []
+        try:
+            identity = await off_loop(authenticate_socket)(self.scope)
+            membership = await off_loop(room_require_member)(
+                identity.user, self.scope["url_route"]["kwargs"]["room_id"]
+            )
+        except SocketAuthError as exc:
+            await self.close(code=exc.close_code, reason=exc.reason)
+            return
+        except NotFound:
+            await self.close(code=CLOSE_NO_ROOM, reason="no such room")
+            return
+        except Forbidden:
+            await self.close(code=CLOSE_FORBIDDEN, reason="not a member")
+            return
+        except Exception as exc:  # noqa: BLE001 - a backing service down: say so, do not crash
+            logger.warning("websocket connect failed: %r", exc)
+            await self.close(code=CLOSE_UNAVAILABLE, reason="service unavailable")
+            return
+        self.user = identity.user
+        self.room_id = membership.room_id
+        since = self._query_since()
+        if since == -1:
+            await self._send_frame(frames.error("invalid_since", "since must be a non-negative integer"))
+            await self.close(code=CLOSE_BAD_REQUEST, reason="invalid since")
+            return
+
+        try:
+            await broadcast.subscribe(broadcast.user_group(self.user.pk), self.channel_name)
+        except Exception as exc:  # noqa: BLE001 - Redis down: membership is re-checked on catch-up
+            logger.warning("channel layer unavailable on connect: %r", exc)
+        self._joined = True
+        SOCKETS_OPEN.inc()
+        # Subscribed before reading the store: nothing committed after this point can be missed.
+        await hub().register(self)
+        if identity.expires_at is not None:
+            self._tasks.append(asyncio.get_running_loop().create_task(self._close_at(identity.expires_at)))
+
+        head = await off_loop(store.room_heads)([self.room_id])
+        head_version = head[self.room_id].version if self.room_id in head else 0
+        if since is None:
+            self.last_version = head_version
+        else:
+            self.last_version = min(since, head_version)
+            await self.catch_up(head_version)
+            await self._send_frame(frames.sync_done(self.last_version))
+        await self._release_hold()
+        await self._announce_presence()
+
+    async def _release_hold(self) -> None:
+        self._holds -= 1
+        if not self._holds:
+            held, self._held = sorted(self._held), []
+            for version, text in held:
+                await self.deliver_message_text(version, text)
+
+    async def disconnect(self, code: int) -> None:
+        self._closed = True
+        for task in getattr(self, "_tasks", []):
+            task.cancel()
+        if not getattr(self, "_joined", False):
+            return
+        SOCKETS_OPEN.dec()
+        await hub().unregister(self)
+        try:
+            await broadcast.unsubscribe(broadcast.user_group(self.user.pk), self.channel_name)
+        except Exception as exc:  # noqa: BLE001 - a stale subscription only costs traffic
+            logger.debug("user group unsubscribe failed: %r", exc)
+        try:
+            went_offline = await presence.backend().leave(self.room_id, self.user.pk, self.channel_name)
+            if went_offline and getattr(self, "push_presence", False):
+                await presence.publish_presence(self.room_id, self.user, "offline")
+        except Exception:
+            logger.warning("presence leave failed", exc_info=logger.isEnabledFor(logging.DEBUG))
+
+    # --- client -> server ------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not getattr(self, "_joined", False):
+            return
+        if settings.RATELIMIT_ENABLE and not self._gate.allow():
+            await self.close(code=CLOSE_RATE_LIMITED, reason="too many frames")
+            return
+        if text_data is None:
+            await self._send_frame(frames.error("binary_not_supported", "Frames must be JSON text."))
+            return
+        if len(text_data.encode("utf-8", "surrogatepass")) > settings.WS_MAX_FRAME_BYTES:
+            await self._send_frame(
+                frames.error("frame_too_large", f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes.")
+            )
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self._send_frame(frames.error("invalid_json", "The frame is not valid JSON."))
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self._send_frame(frames.error("invalid_frame", "A frame is a JSON object with a string `type`."))
+            return
+        handler = {
+            "message.send": self._on_send,
+            "typing": self._on_typing,
+            "ping": self._on_ping,
+        }.get(frame["type"])
+        if handler is None:
+            await self._send_frame(frames.error("unknown_type", f"Unknown frame type {frame['type'][:50]!r}."))
+            return
+        client_id = frame.get("client_id") if isinstance(frame.get("client_id"), str) else None
+        try:
+            await handler(frame)
+        except Exception as exc:
+            err = as_api_error(exc)
+            if err is None:
+                logger.exception("websocket frame failed")
+                err = ApiError("Internal error; the frame was not processed.", code="server_error", status=500)
+            if err.code in ("room_not_found", "not_a_member"):
+                await self._send_frame(frames.error(err.code, err.detail, client_id))
+                await self.close(code=CLOSE_FORBIDDEN, reason="no longer a member")
+                return
+            await self._send_frame(frames.error(err.code, err.detail, client_id))
+
+    async def _on_send(self, frame: dict[str, Any]) -> None:
+        if "client_id" not in frame:
+            raise ApiError("message.send needs a client_id.", code="invalid", fields={"client_id": ["Required."]})
+        if "body" not in frame:
+            raise ApiError("message.send needs a body.", code="invalid", fields={"body": ["Required."]})
+        self._holds += 1  # the ack goes before this socket's own message.new (docs/websocket.md's order)
+        try:
+            # Not thread-sensitive: posts from many sockets run in parallel threads instead of queueing
+            # for Channels' single database thread (they share nothing but their own connections).
+            result = await off_loop(services.message_post)(
+                user=self.user,
+                room_id=self.room_id,
+                body=frame["body"],
+                parent_id=frame.get("parent_id"),
+                client_id=frame["client_id"],
+            )
+            await self._send_frame(frames.message_ack(frame["client_id"], result.message))
+        finally:
+            await self._release_hold()
+
+    async def _on_typing(self, frame: dict[str, Any]) -> None:
+        state = frame.get("state")
+        if state not in TYPING_STATES:
+            raise ApiError("typing state must be start or stop.", code="invalid", fields={"state": ["start|stop"]})
+        # Membership is checked on every action, not only on connect (a removal signal may be lost).
+        await off_loop(room_require_member)(self.user, self.room_id)
+        typing_state: frames.TypingState = "start" if state == "start" else "stop"
+        await broadcast.publish_async(
+            broadcast.room_group(self.room_id), frames.typing(user_payload(self.user), typing_state)
+        )
+
+    async def _on_ping(self, frame: dict[str, Any]) -> None:
+        await self._send_frame(frames.pong())
+
+    # --- server -> client ------------------------------------------------------------------
+
+    async def membership_revoked(self, event: dict[str, Any]) -> None:
+        if int(event["room_id"]) == self.room_id:
+            await self._send_frame(frames.error("not_a_member", "You are no longer a member of this room."))
+            await self.close(code=CLOSE_FORBIDDEN, reason="removed from room")
+
+    async def deliver_message_text(self, version: int, text: str) -> None:
+        """A live `message.*` frame from the hub: sent if it is the next version, else a gap fill."""
+        if self._holds:
+            self._held.append((version, text))
+            return
+        if version <= self.last_version:
+            return  # already delivered by a replay or a catch-up
+        if version == self.last_version + 1 and not self._delivery.locked():
+            async with self._delivery:  # free, so taken without yielding
+                self.last_version = version
+                await self.send(text_data=text)
+            return
+        # A gap (an earlier signal is late or lost) or a catch-up in progress: the store decides,
+        # in a task of its own so the hub's fan-out to other sockets never waits on a query.
+        self.schedule_catch_up(version)
+
+    def schedule_catch_up(self, upto_version: int) -> None:
+        if self._closed:
+            return
+        task = asyncio.get_running_loop().create_task(self.catch_up(upto_version))
+        task.add_done_callback(_log_failure)
+
+    async def send_text(self, text: str) -> None:
+        await self.send(text_data=text)
+
+    async def catch_up(self, upto_version: int) -> None:
+        """Send every change in (last_version, upto_version] from the store, ascending by version."""
+        async with self._delivery:
+            if upto_version <= self.last_version or self._closed:
+                return
+            if await off_loop(membership_get)(self.user, self.room_id) is None:
+                await self.close(code=CLOSE_FORBIDDEN, reason="removed from room")
+                return
+            known = self.last_version
+            while self.last_version < upto_version:
+                window_end = min(upto_version, self.last_version + settings.WS_REPLAY_WINDOW)
+                changed = await off_loop(changes_as_frames)(self.room_id, self.last_version, window_end, known)
+                for frame, version in changed:
+                    await self._send_frame(frame)
+                    self.last_version = version
+                # Versions whose message changed again later are not in this window: skip past them.
+                self.last_version = window_end
+
+    async def _announce_presence(self) -> None:
+        # In big rooms a join storm would cost members squared frames: there presence is polled
+        # (GET /api/rooms/{id}/presence) instead of pushed.
+        self.push_presence = await off_loop(room_is_small)(self.room_id)
+        try:
+            backend = presence.backend()
+            came_online = await backend.join(self.room_id, self.user.pk, self.channel_name)
+            if not self.push_presence:
+                return
+            online = await backend.online(self.room_id)
+        except Exception as exc:  # noqa: BLE001 - presence is best effort; messages are not
+            logger.warning("presence unavailable: %r", exc)
+            return
+        users = await off_loop(users_by_id)(online - {self.user.pk})
+        for user in users:
+            await self._send_frame(frames.presence(user_payload(user), "online"))
+        if came_online:
+            await presence.publish_presence(self.room_id, self.user, "online")
+
+    async def _close_at(self, moment: datetime) -> None:
+        await asyncio.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()))
+        await self._send_frame(frames.error("token_expired", "The access token expired; reconnect with a new one."))
+        await self.close(code=CLOSE_NOT_AUTHENTICATED, reason="token expired")
+
+    def _query_since(self) -> int | None:
+        """None when absent, -1 when malformed, else the version to resume after."""
+        values = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("since")
+        if not values:
+            return None
+        try:
+            since = int(values[0])
+        except ValueError:
+            return -1
+        return since if since >= 0 else -1
+
+    async def _send_frame(self, frame: Mapping[str, object]) -> None:
+        await self.send(text_data=broadcast.frame_text(frame))
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.debug("catch-up on a closing socket failed: %r", task.exception())

@@ -1,0 +1,195 @@
+"""Who is online in a room, across processes, surviving the death of any of them.
+
+Each socket holds an entry scored by its expiry. Live processes refresh their entries; a dead
+process's entries expire and the next sweep by any process announces those users offline. Every
+join and leave is O(log n) in the room's size, so a join storm costs no more than its sockets.
+Without Redis (the embedded single-process mode) the same rules run on a dict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Protocol
+
+from django.conf import settings
+
+from accounts.models import User
+from accounts.serializers import user_payload
+from core import broadcast
+from realtime import frames
+
+
+def _member(user_id: int, conn_id: str) -> str:
+    return f"{user_id}:{conn_id}"
+
+
+def _user_of(member: str | bytes) -> int:
+    text = member.decode() if isinstance(member, bytes) else member
+    return int(text.split(":", 1)[0])
+
+
+class PresenceBackend(Protocol):
+    async def join(self, room_id: int, user_id: int, conn_id: str) -> bool: ...
+    async def leave(self, room_id: int, user_id: int, conn_id: str) -> bool: ...
+    async def refresh(self, entries: list[tuple[int, int, str]]) -> None: ...
+    async def online(self, room_id: int) -> set[int]: ...
+    async def sweep(self, room_ids: list[int]) -> list[tuple[int, int]]: ...
+
+
+# Each script is atomic in Redis: of two sockets of one user opening (or closing) at once on
+# different processes, exactly one sees the user come online (or go offline).
+_JOIN = """
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+local before = redis.call('ZCARD', KEYS[2])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+redis.call('ZADD', KEYS[1], 'GT', ARGV[1], ARGV[4])
+redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[4])
+return before == 0 and 1 or 0
+"""
+_LEAVE = """
+local removed = redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+if removed == 1 and redis.call('ZCARD', KEYS[2]) == 0 then
+  redis.call('ZREM', KEYS[1], ARGV[3])
+  return 1
+end
+return 0
+"""
+_SWEEP = """
+local gone = {}
+for _, uid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
+  local user_key = ARGV[2] .. uid
+  redis.call('ZREMRANGEBYSCORE', user_key, '-inf', ARGV[1])
+  if redis.call('ZCARD', user_key) == 0 then
+    redis.call('ZREM', KEYS[1], uid)
+    table.insert(gone, uid)
+  end
+end
+return gone
+"""
+
+
+class RedisPresence:
+    """Per room: a sorted set of user ids scored by their latest expiry (who is online);
+    per room and user: a sorted set of that user's connections (how many sockets)."""
+
+    def __init__(self, url: str, ttl: float) -> None:
+        self.url = url
+        self.ttl = ttl
+        self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
+
+    def _redis(self) -> Any:
+        import redis.asyncio as aioredis
+
+        loop = asyncio.get_running_loop()  # a client belongs to one event loop
+        client = self._clients.get(loop)
+        if client is None:
+            # Sync callers (async_to_sync) bring short-lived loops: forget the closed ones.
+            for stale in [known for known in self._clients if known.is_closed()]:
+                del self._clients[stale]
+            client = aioredis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
+            self._clients[loop] = client
+        return client
+
+    @staticmethod
+    def _room_key(room_id: int) -> str:
+        return f"presence:room:{room_id}"
+
+    @staticmethod
+    def _user_prefix(room_id: int) -> str:
+        return f"presence:room:{room_id}:user:"
+
+    async def join(self, room_id: int, user_id: int, conn_id: str) -> bool:
+        now = time.time()
+        keys = [self._room_key(room_id), f"{self._user_prefix(room_id)}{user_id}"]
+        args = [now + self.ttl, now, conn_id, user_id, int(self.ttl * 4) + 1]
+        return bool(await self._redis().eval(_JOIN, 2, *keys, *args))
+
+    async def leave(self, room_id: int, user_id: int, conn_id: str) -> bool:
+        keys = [self._room_key(room_id), f"{self._user_prefix(room_id)}{user_id}"]
+        return bool(await self._redis().eval(_LEAVE, 2, *keys, time.time(), conn_id, user_id))
+
+    async def refresh(self, entries: list[tuple[int, int, str]]) -> None:
+        if not entries:
+            return
+        expiry = time.time() + self.ttl
+        async with self._redis().pipeline(transaction=False) as pipe:
+            for room_id, user_id, conn_id in entries:
+                user_key = f"{self._user_prefix(room_id)}{user_id}"
+                pipe.zadd(user_key, {conn_id: expiry})
+                pipe.expire(user_key, int(self.ttl * 4) + 1)
+                pipe.zadd(self._room_key(room_id), {str(user_id): expiry}, gt=True)
+            await pipe.execute()
+
+    async def online(self, room_id: int) -> set[int]:
+        live = await self._redis().zrangebyscore(self._room_key(room_id), time.time(), "+inf")
+        return {int(m) for m in live}
+
+    async def sweep(self, room_ids: list[int]) -> list[tuple[int, int]]:
+        went_offline: list[tuple[int, int]] = []
+        now = time.time()
+        for room_id in room_ids:
+            gone = await self._redis().eval(_SWEEP, 1, self._room_key(room_id), now, self._user_prefix(room_id))
+            went_offline.extend((room_id, int(uid)) for uid in gone)
+        return went_offline
+
+
+class LocalPresence:
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self.rooms: dict[int, dict[str, float]] = {}
+
+    def _live(self, room_id: int) -> dict[str, float]:
+        now = time.time()
+        return {m: exp for m, exp in self.rooms.get(room_id, {}).items() if exp >= now}
+
+    async def join(self, room_id: int, user_id: int, conn_id: str) -> bool:
+        self.rooms.setdefault(room_id, {})[_member(user_id, conn_id)] = time.time() + self.ttl
+        return sum(1 for m in self._live(room_id) if _user_of(m) == user_id) == 1
+
+    async def leave(self, room_id: int, user_id: int, conn_id: str) -> bool:
+        removed = self.rooms.get(room_id, {}).pop(_member(user_id, conn_id), None)
+        return removed is not None and not any(_user_of(m) == user_id for m in self._live(room_id))
+
+    async def refresh(self, entries: list[tuple[int, int, str]]) -> None:
+        for room_id, user_id, conn_id in entries:
+            self.rooms.setdefault(room_id, {})[_member(user_id, conn_id)] = time.time() + self.ttl
+
+    async def online(self, room_id: int) -> set[int]:
+        return {_user_of(m) for m in self._live(room_id)}
+
+    async def sweep(self, room_ids: list[int]) -> list[tuple[int, int]]:
+        went_offline = []
+        now = time.time()
+        for room_id in room_ids:
+            entries = self.rooms.get(room_id, {})
+            for member in [m for m, exp in entries.items() if exp < now]:
+                del entries[member]
+                if not any(_user_of(m) == _user_of(member) for m in self._live(room_id)):
+                    went_offline.append((room_id, _user_of(member)))
+        return went_offline
+
+
+_backend: PresenceBackend | None = None
+
+
+def online_user_ids(room_id: int) -> set[int]:
+    """For sync callers (the REST presence view)."""
+    from asgiref.sync import async_to_sync
+
+    return set(async_to_sync(backend().online)(room_id))
+
+
+def backend() -> PresenceBackend:
+    global _backend
+    if _backend is None:
+        ttl = float(settings.WS_PRESENCE_TTL_SECONDS)
+        _backend = RedisPresence(settings.REDIS_URL, ttl) if settings.REDIS_URL else LocalPresence(ttl)
+    return _backend
+
+
+async def publish_presence(room_id: int, user: User, status: frames.PresenceStatus) -> None:
+    """Tell the room's sockets that a user came online or went offline (the one place that does)."""
+    await broadcast.publish_async(broadcast.room_group(room_id), frames.presence(user_payload(user), status))

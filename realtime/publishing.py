@@ -1,0 +1,21 @@
+"""Message changes to the room's sockets: the receiver of messaging.signals.room_messages_changed.
+
+It runs in the writer's thread right after the durable write, so a post's `message.new` is on
+the channel layer before the writer answers (the socket's own ack still goes first: see
+realtime/consumers.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core import broadcast
+from messaging.signals import MessageChange
+from realtime import frames
+
+
+def publish_room_changes(sender: Any, *, room_id: int, changes: list[MessageChange], **_: Any) -> None:
+    group = broadcast.room_group(room_id)
+    for change in changes:
+        frame = frames.message_new(change.message) if change.is_new else frames.message_updated(change.message)
+        broadcast.publish(group, frame)

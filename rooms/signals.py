@@ -1,0 +1,8 @@
+"""What rooms announce to the apps above it, which it does not import."""
+
+from django.dispatch import Signal
+
+# Sent inside the transaction that adds someone to a room on another member's initiative, with
+# `membership` (the new one) and `actor_id`. notifications/receivers.py turns it into an invite
+# notice, in the same transaction.
+member_added = Signal()

@@ -1,0 +1,57 @@
+"""Celery tasks of search, and how a room's indexing gets queued.
+
+Task names are pinned to where they were first defined, so tasks queued before a deploy and the
+beat schedule (settings.CELERY_BEAT_SCHEDULE) still resolve.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+from django.core.cache import cache
+
+from search import indexing
+
+logger = logging.getLogger(__name__)
+
+PENDING_FLAG_SECONDS = 60  # a lost task delays a room's index at most this long (or one sweep)
+
+
+def _pending_key(room_id: int) -> str:
+    return f"search-pending:{room_id}"
+
+
+@shared_task(name="messaging.tasks.index_room", ignore_result=True, acks_late=True, max_retries=None)
+def index_room(room_id: int) -> int:
+    """Clear the room's flag, then catch up (a change committed after the clear queues the next run)."""
+    try:
+        cache.delete(_pending_key(room_id))
+    except Exception:  # Redis down: the flag expires by itself
+        logger.warning("could not clear the indexing flag of room %s", room_id, exc_info=True)
+    return indexing.catch_up_room(room_id)
+
+
+@shared_task(name="messaging.tasks.index_sweep", ignore_result=True)
+def index_sweep() -> int:
+    return indexing.catch_up_all()
+
+
+def schedule(room_id: int) -> None:
+    """Ask a worker to catch the room up; never fails the caller (the sweep is the safety net).
+
+    A busy room gets one queued task, not one per message: a flag (SET NX in the shared cache)
+    marks a task as queued, and the task clears it before it reads the room's head, so a change
+    committed after that read always queues the next run.
+    """
+    try:
+        if cache.add(_pending_key(room_id), 1, timeout=PENDING_FLAG_SECONDS):
+            index_room.delay(room_id)
+    except Exception:
+        logger.warning("could not schedule indexing of room %s; the sweep will", room_id, exc_info=True)
+
+
+def on_room_messages_changed(sender: Any, *, room_id: int, **_: Any) -> None:
+    """Receiver of messaging.signals.room_messages_changed (connected in search/apps.py)."""
+    schedule(room_id)
