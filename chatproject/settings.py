@@ -118,6 +118,11 @@ else:
 MONGODB_URL = env.str("MONGODB_URL", default="mongodb://127.0.0.1:27018")
 MONGODB_NAME = env.str("MONGODB_NAME", default="chat")
 MONGODB_TIMEOUT_MS = env.int("MONGODB_TIMEOUT_MS", default=3000)
+# An ack means durable: writes wait for a majority of the replica set and its journal. A number
+# ("1") is taken as a count of members.
+_write_concern = env.str("MONGODB_WRITE_CONCERN", default="majority")
+MONGODB_WRITE_CONCERN: str | int = int(_write_concern) if _write_concern.isdigit() else _write_concern
+MONGODB_JOURNAL = env.bool("MONGODB_JOURNAL", default=True)
 
 # --- Redis (channel layer, cache for rate limits, Celery broker) ------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -259,6 +264,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "core.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "core.renderers.FastJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -298,6 +308,11 @@ RATELIMIT_FAIL_OPEN = True
 
 # --- WebSocket ---------------------------------------------------------------------------------
 WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=64 * 1024)
+# Frames queued for one socket (bytes of text). A client that falls this far behind is closed 4408
+# and resumes from MongoDB with ?since=, so one slow reader never holds up anyone else's frames.
+WS_SEND_QUEUE_BYTES = env.int("WS_SEND_QUEUE_BYTES", default=1024 * 1024)
+# The socket's own frames (replays, acks) wait for room in that queue at most this long.
+WS_SEND_STALL_SECONDS = env.float("WS_SEND_STALL_SECONDS", default=15.0)
 WS_FLOOD_RATE = env.float("WS_FLOOD_RATE", default=20.0)  # frames per second per socket, sustained
 WS_FLOOD_BURST = env.int("WS_FLOOD_BURST", default=60)
 WS_TICK_SECONDS = env.float("WS_TICK_SECONDS", default=5.0)  # catch-up poll and presence refresh

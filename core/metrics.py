@@ -13,3 +13,6 @@ HTTP_SECONDS = Histogram(
 )
 MESSAGES_POSTED = Counter("chat_messages_posted_total", "Messages stored (repeats of a client_id excluded).")
 SOCKETS_OPEN = Gauge("chat_websockets_open", "WebSocket connections joined to a room in this process.")
+SOCKETS_FELL_BEHIND = Counter(
+    "chat_websockets_fell_behind_total", "Sockets closed 4408 because their outgoing queue passed its limit."
+)

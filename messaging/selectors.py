@@ -30,15 +30,24 @@ class Page:
 def message_or_404(message_id: Any) -> store.StoredMessage:
     message = store.get_message(str(message_id))
     if message is None:
-        raise NotFound("No such message.", code="message_not_found")
+        raise _no_such_message()
     return message
 
 
 def message_for_member(user: User, message_id: Any) -> tuple[store.StoredMessage, Membership]:
     """The message and the caller's membership of its room: every path that takes a message id
-    asks this, and answers 404 when either is missing or hidden (403 in a public room)."""
+    asks this. A message in a private room the caller is not in gets the very answer a missing
+    one gets (ids are sequential: a different answer would let neighbours be probed); in a
+    public room a non-member is told to join (403 `not_a_member`)."""
     message = message_or_404(message_id)
-    return message, room_require_member(user, message.room_id)
+    try:
+        return message, room_require_member(user, message.room_id)
+    except NotFound:
+        raise _no_such_message()
+
+
+def _no_such_message() -> NotFound:
+    return NotFound("No such message.", code="message_not_found")
 
 
 def parse_non_negative(name: str, raw: Any, *, default: int | None = None, maximum: int = 2**53) -> int | None:

@@ -8,7 +8,6 @@ ordered by the room's `version`: live signals from the channel layer are hints, 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -22,14 +21,15 @@ from django.conf import settings
 from accounts.models import User
 from accounts.serializers import user_payload
 from accounts.ws_auth import SocketAuthError, authenticate_socket
-from core import broadcast
+from core import broadcast, parsers
 from core.blocking import off_loop
 from core.errors import ApiError, Forbidden, NotFound, as_api_error
-from core.metrics import SOCKETS_OPEN
+from core.metrics import SOCKETS_FELL_BEHIND, SOCKETS_OPEN
 from messaging import services, store
 from realtime import frames, presence
 from realtime.flood import FloodGate
 from realtime.hub import hub
+from realtime.outbox import Close, Outbox
 from realtime.selectors import changes_as_frames, room_is_small, users_by_id
 from rooms.selectors import membership_get, room_require_member
 
@@ -40,6 +40,7 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NO_ROOM = 4404
 CLOSE_RATE_LIMITED = 4429
 CLOSE_BAD_REQUEST = 4400
+CLOSE_FELL_BEHIND = 4408  # the outgoing queue passed WS_SEND_QUEUE_BYTES: reconnect with ?since=
 CLOSE_UNAVAILABLE = 4503
 
 TYPING_STATES = ("start", "stop")
@@ -64,6 +65,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         # Accept first: a close code (4401, 4403, ...) can only travel on an open socket.
         await self.accept()
+        self._outbox = Outbox(
+            self._write_text,
+            self._write_close,
+            limit_bytes=settings.WS_SEND_QUEUE_BYTES,
+            stall_seconds=settings.WS_SEND_STALL_SECONDS,
+            on_overflow=self._fell_behind,
+        )
+        self._catching_up: asyncio.Task[None] | None = None
+        self._catch_up_to = 0
         self._delivery = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._joined = False
@@ -77,24 +87,24 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 identity.user, self.scope["url_route"]["kwargs"]["room_id"]
             )
         except SocketAuthError as exc:
-            await self.close(code=exc.close_code, reason=exc.reason)
+            self._close(code=exc.close_code, reason=exc.reason)
             return
         except NotFound:
-            await self.close(code=CLOSE_NO_ROOM, reason="no such room")
+            self._close(code=CLOSE_NO_ROOM, reason="no such room")
             return
         except Forbidden:
-            await self.close(code=CLOSE_FORBIDDEN, reason="not a member")
+            self._close(code=CLOSE_FORBIDDEN, reason="not a member")
             return
         except Exception as exc:  # noqa: BLE001 - a backing service down: say so, do not crash
             logger.warning("websocket connect failed: %r", exc)
-            await self.close(code=CLOSE_UNAVAILABLE, reason="service unavailable")
+            self._close(code=CLOSE_UNAVAILABLE, reason="service unavailable")
             return
         self.user = identity.user
         self.room_id = membership.room_id
         since = self._query_since()
         if since == -1:
             await self._send_frame(frames.error("invalid_since", "since must be a non-negative integer"))
-            await self.close(code=CLOSE_BAD_REQUEST, reason="invalid since")
+            self._close(code=CLOSE_BAD_REQUEST, reason="invalid since")
             return
 
         try:
@@ -128,6 +138,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self._closed = True
+        if hasattr(self, "_outbox"):
+            self._outbox.stop()
         for task in getattr(self, "_tasks", []):
             task.cancel()
         if not getattr(self, "_joined", False):
@@ -148,10 +160,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # --- client -> server ------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not getattr(self, "_joined", False):
-            return
+        if not getattr(self, "_joined", False) or self._outbox.closing:
+            return  # frames that were queued behind a close are not processed
         if settings.RATELIMIT_ENABLE and not self._gate.allow():
-            await self.close(code=CLOSE_RATE_LIMITED, reason="too many frames")
+            self._close(code=CLOSE_RATE_LIMITED, reason="too many frames")
             return
         if text_data is None:
             await self._send_frame(frames.error("binary_not_supported", "Frames must be JSON text."))
@@ -162,8 +174,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
             return
         try:
-            frame = json.loads(text_data)
-        except ValueError:
+            frame = parsers.loads(text_data)
+        except ValueError:  # malformed, too deep (orjson stops at 1,024 levels) or a lone surrogate
             await self._send_frame(frames.error("invalid_json", "The frame is not valid JSON."))
             return
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
@@ -187,7 +199,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 err = ApiError("Internal error; the frame was not processed.", code="server_error", status=500)
             if err.code in ("room_not_found", "not_a_member"):
                 await self._send_frame(frames.error(err.code, err.detail, client_id))
-                await self.close(code=CLOSE_FORBIDDEN, reason="no longer a member")
+                self._close(code=CLOSE_FORBIDDEN, reason="no longer a member")
                 return
             await self._send_frame(frames.error(err.code, err.detail, client_id))
 
@@ -230,7 +242,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def membership_revoked(self, event: dict[str, Any]) -> None:
         if int(event["room_id"]) == self.room_id:
             await self._send_frame(frames.error("not_a_member", "You are no longer a member of this room."))
-            await self.close(code=CLOSE_FORBIDDEN, reason="removed from room")
+            self._close(code=CLOSE_FORBIDDEN, reason="removed from room")
 
     async def deliver_message_text(self, version: int, text: str) -> None:
         """A live `message.*` frame from the hub: sent if it is the next version, else a gap fill."""
@@ -240,30 +252,37 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if version <= self.last_version:
             return  # already delivered by a replay or a catch-up
         if version == self.last_version + 1 and not self._delivery.locked():
-            async with self._delivery:  # free, so taken without yielding
-                self.last_version = version
-                await self.send(text_data=text)
+            self.last_version = version  # the lock is free: nothing else is delivering
+            self._outbox.offer(text)
             return
         # A gap (an earlier signal is late or lost) or a catch-up in progress: the store decides,
         # in a task of its own so the hub's fan-out to other sockets never waits on a query.
         self.schedule_catch_up(version)
 
     def schedule_catch_up(self, upto_version: int) -> None:
-        if self._closed:
+        """Catch up to at least `upto_version`: one task per socket, however many gaps arrive."""
+        if self._closed or self._outbox.closing:
             return
-        task = asyncio.get_running_loop().create_task(self.catch_up(upto_version))
-        task.add_done_callback(_log_failure)
+        self._catch_up_to = max(self._catch_up_to, upto_version)
+        if self._catching_up is None or self._catching_up.done():
+            self._catching_up = asyncio.get_running_loop().create_task(self._catch_up_while_behind())
+            self._catching_up.add_done_callback(_log_failure)
+
+    async def _catch_up_while_behind(self) -> None:
+        while self._catch_up_to > self.last_version and not (self._closed or self._outbox.closing):
+            await self.catch_up(self._catch_up_to)
 
     async def send_text(self, text: str) -> None:
-        await self.send(text_data=text)
+        """A live frame from the hub that is not a message change (typing, presence)."""
+        self._outbox.offer(text)
 
     async def catch_up(self, upto_version: int) -> None:
         """Send every change in (last_version, upto_version] from the store, ascending by version."""
         async with self._delivery:
-            if upto_version <= self.last_version or self._closed:
+            if upto_version <= self.last_version or self._closed or self._outbox.closing:
                 return
             if await off_loop(membership_get)(self.user, self.room_id) is None:
-                await self.close(code=CLOSE_FORBIDDEN, reason="removed from room")
+                self._close(code=CLOSE_FORBIDDEN, reason="removed from room")
                 return
             known = self.last_version
             while self.last_version < upto_version:
@@ -297,7 +316,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def _close_at(self, moment: datetime) -> None:
         await asyncio.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()))
         await self._send_frame(frames.error("token_expired", "The access token expired; reconnect with a new one."))
-        await self.close(code=CLOSE_NOT_AUTHENTICATED, reason="token expired")
+        self._close(code=CLOSE_NOT_AUTHENTICATED, reason="token expired")
 
     def _query_since(self) -> int | None:
         """None when absent, -1 when malformed, else the version to resume after."""
@@ -311,7 +330,22 @@ class RoomConsumer(AsyncWebsocketConsumer):
         return since if since >= 0 else -1
 
     async def _send_frame(self, frame: Mapping[str, object]) -> None:
-        await self.send(text_data=broadcast.frame_text(frame))
+        await self._outbox.put(broadcast.frame_text(frame))
+
+    def _close(self, code: int, reason: str) -> None:
+        """Close after the frames already queued (an error frame before its close, say)."""
+        self._outbox.close(Close(code, reason))
+
+    def _fell_behind(self) -> Close:
+        logger.info("socket of user %s in room %s fell behind; closing it", getattr(self, "user", None), self.room_id)
+        SOCKETS_FELL_BEHIND.inc()
+        return Close(CLOSE_FELL_BEHIND, "fell behind; reconnect with since")
+
+    async def _write_text(self, text: str) -> None:
+        await self.send(text_data=text)
+
+    async def _write_close(self, close: Close) -> None:
+        await self.close(code=close.code, reason=close.reason)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -19,7 +19,8 @@ if [ -z "${MONGODB_URL:-}" ]; then
   export MONGODB_URL="mongodb://127.0.0.1:${MONGO_PORT}"
   if ! "$PY" -c "import pymongo,sys; pymongo.MongoClient('$MONGODB_URL', serverSelectionTimeoutMS=500).admin.command('ping')" 2>/dev/null; then
     echo "starting SecantusDB on port ${MONGO_PORT} (data in .data/secantus)"
-    "$PY" -m secantus --port "$MONGO_PORT" --storage-path .data/secantus --log-level WARNING >.data/secantus.log 2>&1 &
+    # --sync-on-commit: a commit is on disk before it is acknowledged (else a kill -9 loses the last acks).
+    "$PY" -m secantus --port "$MONGO_PORT" --storage-path .data/secantus --sync-on-commit --log-level WARNING >.data/secantus.log 2>&1 &
     CHILDREN+=($!)
     for _ in $(seq 1 60); do
       "$PY" -c "import pymongo; pymongo.MongoClient('$MONGODB_URL', serverSelectionTimeoutMS=500).admin.command('ping')" 2>/dev/null && break

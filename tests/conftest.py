@@ -37,13 +37,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_secantus(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = open(tmp / f"secantus-{port}.log", "wb")  # noqa: SIM115 - lives as long as the server
+def start_secantus(
+    tmp: Path, *, storage: str = ":memory:", port: int | None = None, sync_on_commit: bool = False
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A SecantusDB process; `storage` a folder to restart it on the same data, `sync_on_commit`
+    as the embedded default of `make run` runs it (acknowledged commits are on disk)."""
+    port = port or free_port()
+    log = open(tmp / f"secantus-{port}.log", "ab")  # noqa: SIM115 - lives as long as the server
+    command = [
+        sys.executable,
+        "-m",
+        "secantus",
+        "--port",
+        str(port),
+        "--storage-path",
+        storage,
+        "--log-level",
+        "WARNING",
+    ]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "secantus", "--port", str(port), "--storage-path", ":memory:", "--log-level", "WARNING"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        [*command, "--sync-on-commit"] if sync_on_commit else command, stdout=log, stderr=subprocess.STDOUT
     )
     url = f"mongodb://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

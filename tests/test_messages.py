@@ -96,6 +96,12 @@ def test_malformed_json_and_non_object_bodies(alice: User, room: dict[str, Any])
     as_list = client.post(f"/api/messages/{room['id']}", data="[1,2]", content_type="application/json")
     assert as_list.status_code == 400
     assert as_list.json()["code"] == "malformed_request"
+    # A lone surrogate (no database can store it) and nesting deep enough to overflow a recursive parser.
+    for text in ('{"body": "\\ud800"}', '{"body": ' + "[" * 30_000 + "]" * 30_000 + "}"):
+        refused = client.post(f"/api/messages/{room['id']}", data=text, content_type="application/json")
+        assert refused.status_code == 400
+        assert refused.json()["code"] == "malformed_request"
+    assert client.get(f"/api/messages/{room['id']}").json()["results"] == []
 
 
 def test_history_pages_by_seq(alice: User, room: dict[str, Any]) -> None:
@@ -204,7 +210,9 @@ def test_unknown_and_foreign_message_ids(alice: User, bob: User, carol: User) ->
         outsider.get(f"/api/messages/{message['id']}/history"),
         outsider.get(f"/api/messages/{message['id']}/thread"),
     ):
+        # The same answer as for an id that names nothing: a private room's ids cannot be probed.
         assert response.status_code == 404
+        assert response.json()["code"] == "message_not_found"
     for bogus in ("0123456789abcdef01234567", "nothex", "1"):
         assert client_for(alice).put(f"/api/messages/{bogus}", {"body": "x"}, format="json").status_code == 404
         assert client_for(alice).get(f"/api/messages/{bogus}/history").status_code == 404

@@ -225,6 +225,9 @@ async def test_bad_frames_get_error_frames_and_socket_stays_open(server: ServerP
             ('{"type": "typing", "state": "dancing"}', "invalid"),
             ("x" * 70_000, "frame_too_large"),
             (b"\x00\x01binary", "binary_not_supported"),
+            # A lone surrogate no database can store, and nesting that overflows a recursive parser.
+            ('{"type": "message.send", "client_id": "k", "body": "\\ud800"}', "invalid_json"),
+            ("[" * 30_000, "invalid_json"),
         ]
         for payload, code in bad_frames:
             await a.send(payload)
@@ -247,6 +250,8 @@ async def test_flood_closes_with_4429_and_spares_others(server: ServerProcess, a
         assert await close_code(a) == 4429
         await b.send('{"type": "ping"}')
         assert (await recv_until(b, "pong"))["type"] == "pong"
+    # Frames queued behind the close were dropped, not answered on a closed socket (a second close).
+    assert "Unexpected ASGI message" not in server.log.read_text(errors="replace")
 
 
 async def test_typing_reaches_others_not_sender(server: ServerProcess, alice: User, bob: User) -> None:

@@ -1,7 +1,10 @@
 """The process's MongoDB client, its collections and their indexes.
 
 The client is created lazily, once per process (pymongo clients are not fork-safe), and the
-indexes with it. `generation()` changes whenever the store is pointed elsewhere or emptied, so
+indexes with it. Every write, transactions' commits included, asks for `w=majority, j=true`
+(MONGODB_WRITE_CONCERN, MONGODB_JOURNAL): an ack means the write is on disk on a majority of the
+replica set, so a crash right after it loses nothing (the embedded SecantusDB runs with
+`--sync-on-commit` for the same reason). `generation()` changes whenever the store is pointed elsewhere or emptied, so
 copies of its data (messaging.page_cache) know they are void.
 """
 
@@ -32,6 +35,8 @@ def db() -> Database[dict[str, Any]]:
                     serverSelectionTimeoutMS=settings.MONGODB_TIMEOUT_MS,
                     connectTimeoutMS=settings.MONGODB_TIMEOUT_MS,
                     appname="chatserver",
+                    w=settings.MONGODB_WRITE_CONCERN,
+                    journal=settings.MONGODB_JOURNAL,
                 )
             if not _indexes_ready:
                 _create_indexes(_client[settings.MONGODB_NAME])
