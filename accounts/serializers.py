@@ -16,7 +16,8 @@ class UserSerializer(serializers.Serializer):
 
 
 class MeSerializer(UserSerializer):
-    email = serializers.EmailField(read_only=True)
+    # A CharField, not an EmailField: an account without an address answers "" (not a valid `email`).
+    email = serializers.CharField(read_only=True, help_text="The account's e-mail address, or empty.")
     date_joined = serializers.DateTimeField(read_only=True)
 
 

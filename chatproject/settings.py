@@ -132,7 +132,7 @@ if REDIS_URL:
     # Both are at-most-once; consumers fill gaps from MongoDB. With the per-process fan-out hub
     # both reached the same knees in bench/ (README); pubsub keeps no per-channel lists in Redis.
     _layers = {
-        "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "pubsub": "core.channel_layer.ResilientPubSubChannelLayer",
         "core": "channels_redis.core.RedisChannelLayer",
     }
     _layer = env.str("CHANNEL_LAYER", default="pubsub")
@@ -165,6 +165,10 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="chat")  # deploymen
 # A broker outage must not stall a post: publishing a task gives up fast (the sweep catches up).
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
+# A worker waits for a broker that is away (at start and after losing it) instead of exiting;
+# `make run` also restarts it if it exits anyway.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 2}
 CELERY_BEAT_SCHEDULE = {
     "search-index-sweep": {
@@ -284,6 +288,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.schema.document_errors"],
 }
 
 LANGUAGE_CODE = "en-us"

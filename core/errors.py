@@ -9,7 +9,9 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, JsonResponse
 from django_ratelimit.exceptions import Ratelimited
-from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
+from pymongo.errors import PyMongoError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -88,7 +90,9 @@ class ServiceUnavailable(ApiError):
     code = "service_unavailable"
 
 
-_BACKEND_DOWN = (ConnectionFailure, ServerSelectionTimeoutError, DatabaseError)
+# PostgreSQL, MongoDB or Redis not answering, or refusing (a conflict still there after the store's
+# retries, a MongoDB without a replica set): a 503 (and `service_unavailable` on a socket), logged.
+_BACKEND_DOWN = (PyMongoError, DatabaseError, RedisConnectionError, RedisTimeoutError)
 
 
 def as_api_error(exc: BaseException) -> ApiError | None:

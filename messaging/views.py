@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from accounts.models import request_user
 from core.errors import InvalidInput
+from core.schema import page_of
 from messaging import room_search, selectors, services
 from messaging.serializers import (
     MessageEditSerializer,
@@ -135,7 +136,7 @@ class MessageReactView(APIView):
 class MessageRevisionsView(APIView):
     """`GET /api/messages/{id}/history`: the message's earlier bodies (its edit history)."""
 
-    @extend_schema(responses={200: RevisionSerializer(many=True)})
+    @extend_schema(responses={200: page_of(RevisionSerializer, "RevisionPage")})
     def get(self, request: Request, message_id: str) -> Response:
         revisions = selectors.message_revisions(user=request_user(request), message_id=message_id)
         return Response({"results": revisions, "next": None})

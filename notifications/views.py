@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from accounts.models import request_user
 from core.errors import InvalidInput
 from core.pagination import ResultsCursorPagination
+from core.schema import page_of
 from core.times import iso
 from notifications import services
 from notifications.models import Notification
@@ -50,7 +51,7 @@ class NotificationPagination(ResultsCursorPagination):
 
 
 class NotificationListView(APIView):
-    @extend_schema(responses={200: NotificationSerializer(many=True)})
+    @extend_schema(responses={200: page_of(NotificationSerializer, "NotificationPage")})
     def get(self, request: Request) -> Response:
         paginator = NotificationPagination()
         notices = Notification.objects.filter(user_id=request_user(request).pk)

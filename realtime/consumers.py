@@ -118,14 +118,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if identity.expires_at is not None:
             self._tasks.append(asyncio.get_running_loop().create_task(self._close_at(identity.expires_at)))
 
-        head = await off_loop(store.room_heads)([self.room_id])
-        head_version = head[self.room_id].version if self.room_id in head else 0
-        if since is None:
-            self.last_version = head_version
-        else:
-            self.last_version = min(since, head_version)
-            await self.catch_up(head_version)
-            await self._send_frame(frames.sync_done(self.last_version))
+        try:
+            head = await off_loop(store.room_heads)([self.room_id])
+            head_version = head[self.room_id].version if self.room_id in head else 0
+            if since is None:
+                self.last_version = head_version
+            else:
+                self.last_version = min(since, head_version)
+                await self.catch_up(head_version)
+                await self._send_frame(frames.sync_done(self.last_version))
+        except Exception as exc:  # noqa: BLE001 - MongoDB away: the client resumes from what it got
+            logger.warning("websocket resume failed: %r", exc)
+            self._close(code=CLOSE_UNAVAILABLE, reason="service unavailable")
+            return
         await self._release_hold()
         await self._announce_presence()
 

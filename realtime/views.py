@@ -10,12 +10,13 @@ from rest_framework.views import APIView
 
 from accounts.models import User, request_user
 from accounts.serializers import UserSerializer, user_payload
+from core.schema import page_of
 from realtime import presence
 from rooms.selectors import room_require_member
 
 
 class RoomPresenceView(APIView):
-    @extend_schema(responses={200: UserSerializer(many=True)})
+    @extend_schema(responses={200: page_of(UserSerializer, "UserPage")})
     def get(self, request: Request, room_id: str) -> Response:
         membership = room_require_member(request_user(request), room_id)
         online = presence.online_user_ids(membership.room_id)

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from accounts.models import request_user
 from core.pagination import ResultsCursorPagination
+from core.schema import page_of
 from rooms import selectors, services
 from rooms.payloads import member_payload, room_payload, room_payloads
 from rooms.serializers import (
@@ -23,7 +24,7 @@ from rooms.serializers import (
 
 
 class RoomListCreateView(APIView):
-    @extend_schema(responses={200: RoomListSerializer})
+    @extend_schema(operation_id="rooms_list", responses={200: RoomListSerializer})
     def get(self, request: Request) -> Response:
         memberships = list(selectors.rooms_of_user(request_user(request)))
         return Response({"results": room_payloads((m.room, m) for m in memberships), "next": None})
@@ -62,7 +63,7 @@ class MembersPagination(ResultsCursorPagination):
 
 
 class RoomMembersView(APIView):
-    @extend_schema(responses={200: MemberSerializer(many=True)})
+    @extend_schema(responses={200: page_of(MemberSerializer, "MemberPage")})
     def get(self, request: Request, room_id: str) -> Response:
         membership = selectors.room_require_member(request_user(request), room_id)
         paginator = MembersPagination()

@@ -8,6 +8,19 @@ PY=.venv/bin/python
 mkdir -p .data
 CHILDREN=()
 trap 'for pid in "${CHILDREN[@]}"; do kill "$pid" 2>/dev/null || true; done' EXIT
+
+# Run "$@" again whenever it exits (a worker that lost its broker, say) until this script stops.
+supervise() {
+  local child
+  trap 'kill "$child" 2>/dev/null; exit 0' TERM INT
+  while true; do
+    "$@" &
+    child=$!
+    wait "$child" && status=0 || status=$?
+    echo "$(date -u +%FT%TZ) $1 exited with status ${status}; restarting in 2 s" >&2
+    sleep 2
+  done
+}
 if [ -z "${SECRET_KEY:-}" ]; then
   export CHAT_DEV_MODE=true
   echo "No SECRET_KEY: running in local development mode (do not expose this server)."
@@ -37,8 +50,9 @@ fi
 if [ -n "${REDIS_URL:-}" ] && [ "${CELERY_TASK_ALWAYS_EAGER:-false}" != "true" ] && [ "${RUN_WORKER:-true}" = "true" ]; then
   # Search indexing and notices run after delivery in a Celery worker (with the periodic sweep).
   # RUN_WORKER=false when workers run elsewhere (docker-compose's `worker` service).
-  echo "starting a Celery worker (log in .data/celery.log)"
-  .venv/bin/celery -A chatproject worker -B -l WARNING --concurrency 1 -s .data/celerybeat-schedule >.data/celery.log 2>&1 &
+  echo "starting a Celery worker, restarted whenever it exits (log in .data/celery.log)"
+  supervise .venv/bin/celery -A chatproject worker -B -l WARNING --concurrency 1 -s .data/celerybeat-schedule \
+    >>.data/celery.log 2>&1 &
   CHILDREN+=($!)
 fi
 PORT="${PORT:-8000}"

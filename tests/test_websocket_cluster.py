@@ -178,3 +178,25 @@ async def test_dead_process_presence_expires(
         offline = await recv_until(a, "presence", timeout=8)
         assert (offline["user"]["username"], offline["status"]) == ("bob", "offline")
         await b.close()
+
+
+async def test_while_redis_is_away_sockets_open_and_tickets_say_503(
+    two_servers: tuple[ServerProcess, ServerProcess], private_redis: PrivateRedis, alice: User, bob: User
+) -> None:
+    server_a, server_b = two_servers
+    room = make_room(alice, bob)
+    private_redis.kill()
+    ticket = rest(server_a, alice).post("/api/auth/ws-ticket")
+    assert ticket.status_code == 503 and ticket.json()["code"] == "service_unavailable"
+    # The handshake needs a channel from the layer; without Redis it used to be an HTTP 500.
+    async with connect(server_a.ws_url(room.pk), token(alice)) as a, connect(server_b.ws_url(room.pk), token(bob)) as b:
+        await ready(a, b)
+        await a.send(json.dumps({"type": "message.send", "body": "redis is away", "client_id": "away"}))
+        assert (await recv_until(a, "message.ack"))["message"]["body"] == "redis is away"
+        (during,) = await message_frames(b, 1, timeout=5)  # the other process's tick, from MongoDB
+        assert during["message"]["body"] == "redis is away"
+        private_redis.start()
+        assert rest(server_a, alice).post("/api/auth/ws-ticket").status_code == 201
+        await a.send(json.dumps({"type": "message.send", "body": "redis is back", "client_id": "back"}))
+        (after,) = await message_frames(b, 1, timeout=5)
+        assert after["message"]["body"] == "redis is back"

@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from pymongo import ReturnDocument
 from pymongo.client_session import ClientSession
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError, ServerSelectionTimeoutError
 
 from messaging.store import connection
 
@@ -59,6 +59,10 @@ def _run_room_transaction(room_id: int, work: Callable[[ClientSession], T]) -> T
                     if session.in_transaction:
                         with contextlib.suppress(PyMongoError):
                             session.abort_transaction()
+                    if isinstance(exc, ServerSelectionTimeoutError):
+                        # No server answered for MONGODB_TIMEOUT_MS: it is down, and retrying until the
+                        # deadline would only make the caller wait longer for the same 503.
+                        raise
                     if exc.has_error_label("TransientTransactionError") and time.monotonic() < deadline:
                         time.sleep(random.uniform(0, min(0.05, 0.002 * attempt)))
                         continue

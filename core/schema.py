@@ -1,0 +1,138 @@
+"""What the OpenAPI schema (drf-spectacular) says beyond what it reads from views and serializers.
+
+- `page_of`: the list shape every list endpoint answers, `{"results": [...], "next"}`.
+- `document_errors`, a postprocessing hook: every operation lists the refusals it can answer, in
+  the one error shape (`{"code", "detail", "fields"?}`), and the tus `HEAD`/`PATCH` of an upload,
+  which are served outside Django's views (files/streaming.py), are described.
+- `JWTBearerScheme`: the bearer authentication of the API (accounts.authentication).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import serializers
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["code", "detail"],
+    "properties": {
+        "code": {"type": "string", "description": "A machine code, e.g. `room_not_found`."},
+        "detail": {"type": "string"},
+        "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+    },
+}
+_ERROR_TEXT = {
+    "400": "Malformed or invalid input.",
+    "401": "Missing, bad or expired credentials.",
+    "403": "Authenticated but not allowed (or, in a public room, not a member).",
+    "404": "No such thing, or one the caller may not know of.",
+    "405": "Method not allowed.",
+    "409": "Conflict with the current state.",
+    "412": "Tus-Resumable: 1.0.0 is required.",
+    "413": "Body or file too large.",
+    "415": "Unsupported media type.",
+    "416": "Range not satisfiable.",
+    "422": "The file was refused (a polyglot, an image that does not decode or is too large).",
+    "429": "Rate limited; see Retry-After.",
+    "503": "A backing service is unavailable; try again shortly.",
+}
+_ALWAYS = ("400", "401", "403", "404", "405", "429", "503")
+_WITH_BODY = ("409", "413", "415")
+_TUS = ("409", "412", "413", "415", "422")
+
+
+def page_of(item: type[serializers.Serializer] | serializers.Serializer, name: str) -> type[serializers.Serializer]:
+    """A serializer class documenting `{"results": [item ...], "next": <URL or null>}`."""
+    child = item if isinstance(item, serializers.Serializer) else item()
+    child_class = type(child)
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "results": child_class(many=True),
+            "next": serializers.CharField(allow_null=True, help_text="The next page's URL, or null."),
+            "__module__": __name__,
+        },
+    )
+
+
+def _error_responses(codes: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        code: {
+            "description": _ERROR_TEXT[code],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for code in codes
+    }
+
+
+def _tus_operations() -> dict[str, Any]:
+    header = {"schema": {"type": "string", "enum": ["1.0.0"]}, "required": True}
+    offset = {"schema": {"type": "integer", "minimum": 0}, "description": "Bytes received so far."}
+    security = [{"jwtAuth": []}, {"cookieAuth": []}]
+    return {
+        "head": {
+            "operationId": "uploads_offset",
+            "summary": "tus: how many bytes of the upload the server holds (the uploader only).",
+            "tags": ["uploads"],
+            "parameters": [{"in": "header", "name": "Tus-Resumable", **header}],
+            "security": security,
+            "responses": {
+                "200": {"description": "Offset and length.", "headers": {"Upload-Offset": offset}},
+                **_error_responses((*_ALWAYS, "412")),
+            },
+        },
+        "patch": {
+            "operationId": "uploads_append",
+            "summary": "tus: append bytes at Upload-Offset (the uploader only); written as they arrive.",
+            "tags": ["uploads"],
+            "parameters": [
+                {"in": "header", "name": "Tus-Resumable", **header},
+                {
+                    "in": "header",
+                    "name": "Upload-Offset",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 0},
+                },
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/offset+octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            "security": security,
+            "responses": {
+                "204": {"description": "Appended.", "headers": {"Upload-Offset": offset}},
+                **_error_responses((*_ALWAYS, *_TUS)),
+            },
+        },
+    }
+
+
+def document_errors(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    for path, operations in result.get("paths", {}).items():
+        if path.startswith("/api/uploads/{upload_id}"):
+            operations.update(_tus_operations())
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            codes = list(_ALWAYS)
+            if "requestBody" in operation or method in ("post", "put", "patch", "delete"):
+                codes += _WITH_BODY
+            if "/uploads" in path or path.endswith("/files/"):
+                codes += _TUS
+            if path.startswith("/api/files/"):
+                codes.append("416")
+            for code, response in _error_responses(tuple(codes)).items():
+                operation["responses"].setdefault(code, response)
+    return result
+
+
+class JWTBearerScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+    target_class = "accounts.authentication.CachedJWTAuthentication"
+    name = "jwtAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
