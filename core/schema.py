@@ -71,7 +71,7 @@ def _error_responses(codes: tuple[str, ...]) -> dict[str, Any]:
 def _tus_operations() -> dict[str, Any]:
     header = {"schema": {"type": "string", "enum": ["1.0.0"]}, "required": True}
     offset = {"schema": {"type": "integer", "minimum": 0}, "description": "Bytes received so far."}
-    security = [{"jwtAuth": []}, {"cookieAuth": []}]
+    security: list[dict[str, list[str]]] = [{"jwtAuth": []}, {"cookieAuth": []}]
     return {
         "head": {
             "operationId": "uploads_offset",
@@ -130,7 +130,7 @@ def document_errors(result: dict[str, Any], generator: Any, request: Any, public
     return result
 
 
-class JWTBearerScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+class JWTBearerScheme(OpenApiAuthenticationExtension):
     target_class = "accounts.authentication.CachedJWTAuthentication"
     name = "jwtAuth"
 
