@@ -70,6 +70,7 @@ def _error_responses(codes: tuple[str, ...]) -> dict[str, Any]:
 
 def _tus_operations() -> dict[str, Any]:
     header = {"schema": {"type": "string", "enum": ["1.0.0"]}, "required": True}
+    upload_id = {"in": "path", "name": "upload_id", "required": True, "schema": {"type": "string", "format": "uuid"}}
     offset = {"schema": {"type": "integer", "minimum": 0}, "description": "Bytes received so far."}
     security: list[dict[str, list[str]]] = [{"jwtAuth": []}, {"cookieAuth": []}]
     return {
@@ -77,7 +78,7 @@ def _tus_operations() -> dict[str, Any]:
             "operationId": "uploads_offset",
             "summary": "tus: how many bytes of the upload the server holds (the uploader only).",
             "tags": ["uploads"],
-            "parameters": [{"in": "header", "name": "Tus-Resumable", **header}],
+            "parameters": [upload_id, {"in": "header", "name": "Tus-Resumable", **header}],
             "security": security,
             "responses": {
                 "200": {"description": "Offset and length.", "headers": {"Upload-Offset": offset}},
@@ -89,6 +90,7 @@ def _tus_operations() -> dict[str, Any]:
             "summary": "tus: append bytes at Upload-Offset (the uploader only); written as they arrive.",
             "tags": ["uploads"],
             "parameters": [
+                upload_id,
                 {"in": "header", "name": "Tus-Resumable", **header},
                 {
                     "in": "header",

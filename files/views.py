@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponseBase
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
@@ -112,7 +113,7 @@ class RoomFilesView(APIView):
 class FileDownloadView(APIView):
     """`GET /api/files/{id}`: members of the room only (404 to everyone else)."""
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(responses={(200, "*/*"): OpenApiTypes.BINARY})
     def get(self, request: Request, upload_id: str) -> HttpResponseBase:
         return self._serve(request, upload_id, head=False)
 
