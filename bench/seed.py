@@ -27,8 +27,10 @@ def main(total_users: int, sizes: list[int]) -> None:
             [User(username=f"bench{i}", password="!") for i in range(total_users)], batch_size=2000
         )
         rooms: dict[str, int] = {}
+        room_ids: list[int] = []
         for size in [*sizes, total_users]:
             room = Room.objects.create(name=f"room-{size}", created_by=users[0])
+            room_ids.append(room.pk)
             Membership.objects.bulk_create(
                 [
                     Membership(room=room, user=u, role=Role.OWNER if i == 0 else Role.MEMBER)
@@ -38,7 +40,7 @@ def main(total_users: int, sizes: list[int]) -> None:
             )
             rooms[str(size)] = room.pk
     tokens = [str(AccessToken.for_user(u)) for u in users]
-    json.dump({"rooms": rooms, "tokens": tokens}, sys.stdout)
+    json.dump({"rooms": rooms, "room_ids": room_ids, "tokens": tokens}, sys.stdout)
 
 
 if __name__ == "__main__":
