@@ -55,6 +55,7 @@ upload_id = "{upload["id"]}"
             capture_output=True,
             text=True,
             timeout=600,
+            cwd=tmp_path,  # its example cache stays out of the checkout
             env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
         )
     assert result.returncode == 0, result.stdout[-12000:] + result.stderr[-3000:]
