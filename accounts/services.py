@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
 from rest_framework_simplejwt.state import token_backend
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
@@ -65,7 +65,13 @@ def token_refresh(raw_refresh: str) -> TokenPair:
         user_id = str(refresh.payload.get("user_id"))
         if not User.objects.filter(pk=user_id, is_active=True).exists():
             raise ApiError("The user is gone or inactive.", code="token_not_valid", status=401)
-        refresh.blacklist()
+        # The blacklist row is unique per token: of two refreshes racing with one token, exactly one
+        # creates it and gets a new pair; the other finds it made and is refused.
+        refresh.outstand()  # the token's row, made if it was never stored
+        outstanding = OutstandingToken.objects.get(jti=refresh.payload["jti"])
+        _, first_use = BlacklistedToken.objects.get_or_create(token=outstanding)
+        if not first_use:
+            raise ApiError("Token is blacklisted", code="token_not_valid", status=401)
         user = User.objects.get(pk=user_id)
     except TokenError as exc:
         raise ApiError(str(exc), code="token_not_valid", status=401)

@@ -43,8 +43,17 @@ class MetricsMiddleware:
         return response
 
 
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
     token = settings.METRICS_TOKEN
+    if not token and request.META.get("REMOTE_ADDR") not in LOOPBACK:
+        # Without a token the figures are for this machine only (they name routes and volumes).
+        return JsonResponse(
+            {"code": "metrics_token_required", "detail": "Set METRICS_TOKEN to read metrics from elsewhere."},
+            status=403,
+        )
     if token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not constant_time_compare(given, token):

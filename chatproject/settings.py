@@ -215,6 +215,8 @@ RATE_LIMIT_REQUESTS = env.int("RATE_LIMIT_REQUESTS", default=60)
 RATE_LIMIT_WINDOW = env.int("RATE_LIMIT_WINDOW", default=60)
 LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="10/5m")
 REGISTER_RATE_LIMIT = env.str("REGISTER_RATE_LIMIT", default="20/h")
+# Different emoji one message may carry (each frame and page carries them all).
+MAX_DISTINCT_REACTIONS = env.int("MAX_DISTINCT_REACTIONS", default=50)
 MESSAGE_MAX_LENGTH = env.int("MESSAGE_MAX_LENGTH", default=10_000)
 ROOM_NAME_MAX_LENGTH = 100
 UNREAD_COUNT_CAP = env.int("UNREAD_COUNT_CAP", default=1000)

@@ -35,7 +35,8 @@ async def _stream(name: str, start: int, length: int) -> AsyncIterator[bytes]:
         await asyncio.to_thread(handle.close)
 
 
-_BYTE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# ASCII digits, at most 19 (a longer number names no byte of any file, and int() refuses 4,300+).
+_BYTE_RANGE = re.compile(r"^bytes=([0-9]{0,19})-([0-9]{0,19})$")
 
 
 class _RangeNotSatisfiable(Exception):

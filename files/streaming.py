@@ -25,6 +25,7 @@ from django.db import DatabaseError
 from accounts.ws_auth import SocketAuthError, authenticate_socket, scope_header
 from core.blocking import off_loop
 from core.errors import ApiError, Conflict, PayloadTooLarge
+from core.ids import parse_count
 from files import services
 from files.models import Upload
 from files.partials import exclusive_partial
@@ -64,7 +65,8 @@ def _too_large_detail() -> str:
 
 def _content_length(scope: Scope) -> int:
     raw = scope_header(scope, b"content-length")
-    return int(raw) if raw is not None and raw.strip().isdigit() else -1
+    length = parse_count(raw)
+    return length if length is not None else -1
 
 
 async def _reply(
@@ -110,11 +112,10 @@ async def tus_patch(scope: Scope, receive: Receive, send: Send, upload_id: str) 
     if content_type != "application/offset+octet-stream":
         await _reply(send, 415, {"code": "unsupported_media_type", "detail": "Use application/offset+octet-stream."})
         return
-    raw_offset = (scope_header(scope, b"upload-offset") or "").strip()
-    if not raw_offset.isdigit():
+    offset = parse_count(scope_header(scope, b"upload-offset"))
+    if offset is None:
         await _reply(send, 400, {"code": "invalid_offset", "detail": "Upload-Offset must be a non-negative integer."})
         return
-    offset = int(raw_offset)
     remaining = upload.length - offset
     if _content_length(scope) > remaining:
         await _reply(send, 413, {"code": "file_too_large", "detail": "The body goes past Upload-Length."})

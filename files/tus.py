@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 
 from core.errors import InvalidInput, PayloadTooLarge
+from core.ids import parse_count
 from files.models import Upload
 from files.partials import current_offset
 
@@ -34,10 +35,9 @@ def parse_length(raw: Any) -> int:
     """`Upload-Length`: a non-negative integer within UPLOAD_MAX_SIZE (413 past it)."""
     if raw is None or raw == "":
         raise InvalidInput("Upload-Length is required.", code="missing_length")
-    text = str(raw).strip()
-    if not text.isdigit():
+    length = parse_count(str(raw))
+    if length is None:
         raise InvalidInput("Upload-Length must be a non-negative integer.", code="invalid_length")
-    length = int(text)
     if length > settings.UPLOAD_MAX_SIZE:
         raise PayloadTooLarge(f"Files may be at most {settings.UPLOAD_MAX_SIZE} bytes.", code="file_too_large")
     return length

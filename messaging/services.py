@@ -167,10 +167,22 @@ def message_react(*, user: User, message_id: Any, emoji: Any, present: bool) -> 
     glyph = validate_emoji(emoji)
     try:
         updated = store.set_reaction(
-            room_id=message.room_id, message_id=message.id, emoji=glyph, user_id=user.pk, present=present
+            room_id=message.room_id,
+            message_id=message.id,
+            emoji=glyph,
+            user_id=user.pk,
+            present=present,
+            max_distinct=settings.MAX_DISTINCT_REACTIONS,
         )
     except store.MessageGone:
         raise NotFound("That message was deleted.", code="message_deleted")
+    except store.TooManyReactions:
+        limit = settings.MAX_DISTINCT_REACTIONS
+        raise InvalidInput(
+            f"A message holds at most {limit} different reactions.",
+            code="too_many_reactions",
+            fields={"emoji": [f"At most {limit} different emoji a message."]},
+        )
     return _changed(message.room_id, updated, message.id)
 
 

@@ -15,6 +15,7 @@ from core.schema import page_of
 from core.times import iso
 from notifications import services
 from notifications.models import Notification
+from rooms.models import Membership
 
 
 class NotificationSerializer(serializers.Serializer):
@@ -54,7 +55,11 @@ class NotificationListView(APIView):
     @extend_schema(responses={200: page_of(NotificationSerializer, "NotificationPage")})
     def get(self, request: Request) -> Response:
         paginator = NotificationPagination()
-        notices = Notification.objects.filter(user_id=request_user(request).pk)
+        user = request_user(request)
+        # Only rooms the caller is still in: a notice must not keep showing a room one has left.
+        notices = Notification.objects.filter(
+            user_id=user.pk, room_id__in=Membership.objects.filter(user_id=user.pk).values("room_id")
+        )
         if request.query_params.get("unread") in ("1", "true"):
             notices = notices.filter(read=False)
         page = paginator.paginate_queryset(notices, request, view=self) or []

@@ -209,8 +209,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._send_frame(frames.error(err.code, err.detail, client_id))
 
     async def _on_send(self, frame: dict[str, Any]) -> None:
-        if "client_id" not in frame:
-            raise ApiError("message.send needs a client_id.", code="invalid", fields={"client_id": ["Required."]})
+        if not isinstance(frame.get("client_id"), str):
+            # Required here (REST may omit it): a resend after a reconnect must find the first post.
+            raise ApiError(
+                "message.send needs a client_id string.", code="invalid", fields={"client_id": ["A string."]}
+            )
         if "body" not in frame:
             raise ApiError("message.send needs a body.", code="invalid", fields={"body": ["Required."]})
         self._holds += 1  # the ack goes before this socket's own message.new (docs/websocket.md's order)

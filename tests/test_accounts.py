@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import jwt
 import pytest
 from django.conf import settings
+from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from core.errors import ApiError
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -101,6 +105,27 @@ def test_refresh_rotates_and_old_refresh_stops_working(anon: APIClient, alice: U
     reused = anon.post("/api/auth/refresh", {"refresh": first["refresh"]}, format="json")
     assert reused.status_code == 401
     assert reused.json()["code"] == "token_not_valid"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_refreshes_racing_with_one_token_rotate_it_once(alice: User) -> None:
+    from accounts import services
+
+    refresh = services.tokens_for(alice).refresh
+    barrier = threading.Barrier(2)
+
+    def rotate(_: int) -> str:
+        barrier.wait()
+        try:
+            return services.token_refresh(refresh).refresh
+        except ApiError as refused:
+            return refused.code
+        finally:
+            connection.close()  # each thread's own connection
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(rotate, range(2)))
+    assert sorted(o == "token_not_valid" for o in outcomes) == [False, True], outcomes
 
 
 def test_logout_blacklists_refresh(anon: APIClient, alice: User) -> None:

@@ -59,6 +59,14 @@ def test_mentions_are_structured_and_only_name_members(
     assert notices(alice) == []  # the author is never told about their own message
 
 
+def test_notices_of_a_room_one_left_are_no_longer_listed(alice: User, bob: User, room: dict[str, Any]) -> None:
+    post(alice, room["id"], "ping @bob")
+    assert [n["type"] for n in notices(bob)] == ["mention"]
+    assert client_for(bob).delete(f"/api/rooms/{room['id']}/members/{bob.pk}").status_code == 204
+    assert notices(bob) == []
+    assert client_for(bob).get("/api/notifications/", {"unread": "true"}).json()["results"] == []
+
+
 def test_edit_that_adds_a_mention_notifies_only_the_new_name(
     alice: User, bob: User, carol: User, room: dict[str, Any]
 ) -> None:

@@ -178,6 +178,19 @@ def test_reactions_are_idempotent_and_counted(alice: User, bob: User, room: dict
         assert client_for(bob).post(url, {"emoji": bad}, format="json").status_code == 400
 
 
+def test_a_message_holds_a_bounded_number_of_different_reactions(
+    settings: Any, alice: User, bob: User, room: dict[str, Any]
+) -> None:
+    settings.MAX_DISTINCT_REACTIONS = 3
+    url = f"/api/messages/{post(alice, room['id']).json()['id']}/react"
+    for emoji in (":a:", ":b:", ":c:"):
+        assert client_for(bob).post(url, {"emoji": emoji}, format="json").status_code == 200
+    refused = client_for(bob).post(url, {"emoji": ":d:"}, format="json")
+    assert refused.status_code == 400 and refused.json()["code"] == "too_many_reactions"
+    # One more person on an emoji already there is no new kind of reaction.
+    assert client_for(alice).post(url, {"emoji": ":a:"}, format="json").json()["reactions"][0]["count"] == 2
+
+
 def test_delete_leaves_tombstone(alice: User, bob: User, room: dict[str, Any]) -> None:
     first = post(alice, room["id"], "one").json()
     second = post(alice, room["id"], "two").json()

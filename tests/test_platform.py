@@ -136,7 +136,11 @@ def test_metrics_count_requests_and_posts(settings: Any, alice: User) -> None:
     text = response.content.decode()
     assert _sample(text, "chat_messages_posted_total") == before + 1  # the repeat stored nothing
     assert 'route="messages"' in text and 'status="201"' in text
+    # No token set: readable from this machine only (the test client's REMOTE_ADDR, no network).
+    from_elsewhere = anon.get("/metrics", REMOTE_ADDR="203.0.113.9")
+    assert from_elsewhere.status_code == 403 and from_elsewhere.json()["code"] == "metrics_token_required"
     settings.METRICS_TOKEN = "s3cret-token"
     assert anon.get("/metrics").status_code == 401
+    assert anon.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 401
     assert anon.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert anon.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token").status_code == 200

@@ -131,7 +131,9 @@ def test_edits_and_reactions_interleaved_with_posts_keep_versions_unique() -> No
                 rendered=PLAIN, room_id=room_id, message_id=first.id, body=f"edit {i}", now=timezone.now()
             )
         elif i % 3 == 1:
-            store.set_reaction(room_id=room_id, message_id=first.id, emoji=f"e{i}", user_id=i, present=True)
+            store.set_reaction(
+                room_id=room_id, message_id=first.id, emoji=f"e{i}", user_id=i, present=True, max_distinct=50
+            )
         else:
             store.insert_message(rendered=PLAIN, room_id=room_id, author_id=2, body=f"p{i}", now=timezone.now())
 

@@ -260,6 +260,8 @@ def test_patch_refusals(tus_room: Room, alice: User, bob: User) -> None:
     assert run_patch(alice, upload, [b"x"], tus_resumable="0.2.2")[0] == 412
     assert run_patch(alice, upload, [b"x"], content_type="text/plain")[0] == 415
     assert run_patch(alice, upload, [b"x"], upload_offset="abc")[0] == 400
+    assert run_patch(alice, upload, [b"x"], upload_offset="9" * 5000)[0] == 400  # was a 500
+    assert run_patch(alice, upload, [b"x"], upload_offset="²")[0] == 400  # isdigit() but not int()
     assert run_patch(alice, upload, [b"x"], offset=3)[0] == 409
     assert run_patch(alice, upload, [b"x" * 9], content_length="9")[0] == 413
     assert run_patch(bob, upload, [b"x"])[0] == 404  # a member, but not the uploader
@@ -292,6 +294,8 @@ def test_creation_limits(settings: Any, room: Room, alice: User) -> None:
     assert over.status_code == 413 and over.json()["code"] == "quota_exceeded"
     assert client_for(alice).post(f"/api/rooms/{room.pk}/uploads/", HTTP_TUS_RESUMABLE="1.0.0").status_code == 400
     assert create(alice, room.pk, "-5").status_code == 400
+    for unreadable in ("9" * 5000, "²"):  # int() refuses the first and str.isdigit() accepts the second
+        assert create(alice, room.pk, unreadable).json()["code"] == "invalid_length"
     assert create(alice, room.pk, 5, HTTP_UPLOAD_METADATA="filename !!notbase64").status_code == 400
     missing_version = client_for(alice).post(f"/api/rooms/{room.pk}/uploads/", HTTP_UPLOAD_LENGTH="5")
     assert missing_version.status_code == 412
@@ -423,7 +427,8 @@ def test_downloads_answer_byte_ranges(room: Room, alice: User, bob: User) -> Non
     assert refused.json()["code"] == "range_not_satisfiable"
     assert ranged("bytes=-0").status_code == 416
     # Several ranges, other units and nonsense: the whole file, as RFC 9110 allows.
-    for ignored in ("bytes=0-1,5-6", "items=0-5", "bytes=9-3", "bytes=-", "bytes=abc"):
+    huge = "9" * 5000  # int() refuses strings this long: it was a 500
+    for ignored in ("bytes=0-1,5-6", "items=0-5", "bytes=9-3", "bytes=-", "bytes=abc", f"bytes={huge}-", "bytes=²-"):
         response = ranged(ignored)
         assert response.status_code == 200 and content_of(response) == data, ignored
     # A resumed download names what it has: the same file gets the rest, another the whole.

@@ -219,6 +219,7 @@ async def test_bad_frames_get_error_frames_and_socket_stays_open(server: ServerP
             ('{"type": "teleport"}', "unknown_type"),
             ('{"type": "message.send", "body": "x"}', "invalid"),
             ('{"type": "message.send", "client_id": "k"}', "invalid"),
+            ('{"type": "message.send", "client_id": null, "body": "x"}', "invalid"),  # a resend could not find it
             ('{"type": "message.send", "client_id": "k", "body": "   "}', "empty_body"),
             ('{"type": "message.send", "client_id": "k", "body": 5}', "invalid_body"),
             ('{"type": "message.send", "client_id": "k", "body": "x", "parent_id": "zz"}', "invalid_parent"),

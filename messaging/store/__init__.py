@@ -26,6 +26,7 @@ from messaging.store.types import (
     RoomHead,
     StoredMessage,
     StoreError,
+    TooManyReactions,
 )
 from messaging.store.writes import delete_message, edit_message, insert_message, set_reaction
 
@@ -38,6 +39,7 @@ __all__ = [
     "RoomHead",
     "StoreError",
     "StoredMessage",
+    "TooManyReactions",
     "close",
     "count_unread",
     "delete_everything",

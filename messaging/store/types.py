@@ -75,3 +75,7 @@ class MessageGone(StoreError):
 
 class ParentInvalid(StoreError):
     """A reply names a parent that is missing, in another room, deleted or itself a reply."""
+
+
+class TooManyReactions(StoreError):
+    """The message already carries the most different emoji it may."""

@@ -14,7 +14,7 @@ from pymongo.errors import DuplicateKeyError
 from messaging.store import connection
 from messaging.store.documents import bson_time, idem_key, markup_fields, parse_message_id, to_message
 from messaging.store.transactions import allocate, in_room_transaction
-from messaging.store.types import Markup, MessageGone, ParentInvalid, StoredMessage
+from messaging.store.types import Markup, MessageGone, ParentInvalid, StoredMessage, TooManyReactions
 
 
 def insert_message(
@@ -144,14 +144,24 @@ def edit_message(*, room_id: int, message_id: str, body: str, rendered: Markup, 
     return _change_message(room_id, message_id, change)
 
 
-def set_reaction(*, room_id: int, message_id: str, emoji: str, user_id: int, present: bool) -> StoredMessage | None:
-    """Add or take back one user's reaction. None when nothing changed (reacting twice)."""
+def set_reaction(
+    *, room_id: int, message_id: str, emoji: str, user_id: int, present: bool, max_distinct: int
+) -> StoredMessage | None:
+    """Add or take back one user's reaction. None when nothing changed (reacting twice).
+
+    A new emoji beyond `max_distinct` different ones on the message is refused (TooManyReactions),
+    checked inside the transaction so two concurrent reactions cannot both pass the limit.
+    """
     pair = {"emoji": emoji, "user_id": user_id}
 
     def change(session: ClientSession, current: dict[str, Any]) -> dict[str, Any] | None:
-        has_it = pair in current.get("reactions", [])
+        reactions = current.get("reactions", [])
+        has_it = pair in reactions
         if has_it == present:
             return None
+        distinct = {r["emoji"] for r in reactions}
+        if present and emoji not in distinct and len(distinct) >= max_distinct:
+            raise TooManyReactions(message_id)
         return {"$addToSet": {"reactions": pair}} if present else {"$pull": {"reactions": pair}}
 
     return _change_message(room_id, message_id, change)
