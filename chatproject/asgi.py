@@ -14,12 +14,13 @@ django_asgi_app = ReusedThreadASGIHandler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from files.streaming import with_upload_routes  # noqa: E402
+from chatproject.body_limits import with_body_limit  # noqa: E402
+from files.streaming import is_upload, with_upload_routes  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": with_upload_routes(django_asgi_app),
+        "http": with_upload_routes(with_body_limit(django_asgi_app, exempt=is_upload)),
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )

@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError
 
-from accounts.ws_auth import SocketAuthError, authenticate_socket, scope_header
+from accounts.ws_auth import SocketAuthError, SocketIdentity, authenticate_socket, scope_header
 from core.blocking import off_loop
 from core.errors import ApiError, Conflict, PayloadTooLarge
 from core.ids import parse_count
@@ -45,18 +45,42 @@ _PATCH_PATH = re.compile(r"^/api/uploads/([^/]+)/?$")
 _FILES_PATH = re.compile(r"^/api/rooms/[^/]+/files/?$")
 
 
+def is_upload(scope: Scope) -> bool:
+    """The two requests whose bodies are files (limited by UPLOAD_MAX_SIZE, not the request limit)."""
+    method, path = scope.get("method", ""), scope.get("path", "")
+    return (method == "PATCH" and bool(_PATCH_PATH.match(path))) or (method == "POST" and bool(_FILES_PATH.match(path)))
+
+
 def with_upload_routes(django_app: ASGIApp) -> ASGIApp:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         method, path = scope.get("method", ""), scope.get("path", "")
         match = _PATCH_PATH.match(path) if method == "PATCH" else None
         if match is not None:
             await tus_patch(scope, receive, send, match.group(1))
-        elif method == "POST" and _FILES_PATH.match(path) and _content_length(scope) > settings.UPLOAD_MAX_SIZE:
-            await _reply(send, 413, {"code": "file_too_large", "detail": _too_large_detail()})
+        elif method == "POST" and _FILES_PATH.match(path):
+            if _content_length(scope) > settings.UPLOAD_MAX_SIZE:
+                await _reply(send, 413, {"code": "file_too_large", "detail": _too_large_detail()})
+            elif await _authenticated(scope, send) is not None:
+                # Nobody unauthenticated gets to spool a file to this server's disk.
+                await django_app(scope, receive, send)
         else:
             await django_app(scope, receive, send)
 
     return app
+
+
+async def _authenticated(scope: Scope, send: Send) -> SocketIdentity | None:
+    """The caller, from the request's headers alone; else None, once 401/403 (or 503) is answered
+    without a byte of the body read."""
+    try:
+        return await off_loop(authenticate_socket)(scope)
+    except SocketAuthError as refused:
+        status = 403 if refused.close_code == 4403 else 401
+        code = "not_authenticated" if status == 401 else "forbidden"
+        await _reply(send, status, {"code": code, "detail": refused.reason})
+    except DatabaseError:
+        await _reply(send, 503, {"code": "service_unavailable", "detail": "The database is unavailable."})
+    return None
 
 
 def _too_large_detail() -> str:
@@ -93,15 +117,11 @@ async def tus_patch(scope: Scope, receive: Receive, send: Send, upload_id: str) 
     except ApiError as error:
         await _reply(send, error.status, error.payload(), {"Tus-Version": TUS_VERSION})
         return
-    try:
-        identity = await off_loop(authenticate_socket)(scope)
-        upload = await off_loop(upload_for_owner)(identity.user, upload_id)
-    except SocketAuthError as refused:
-        status = 403 if refused.close_code == 4403 else 401
-        await _reply(
-            send, status, {"code": "not_authenticated" if status == 401 else "forbidden", "detail": refused.reason}
-        )
+    identity = await _authenticated(scope, send)
+    if identity is None:
         return
+    try:
+        upload = await off_loop(upload_for_owner)(identity.user, upload_id)
     except ApiError as error:
         await _reply(send, error.status, error.payload())
         return

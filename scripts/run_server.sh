@@ -56,10 +56,14 @@ if [ -n "${REDIS_URL:-}" ] && [ "${CELERY_TASK_ALWAYS_EAGER:-false}" != "true" ]
   CHILDREN+=($!)
 fi
 PORT="${PORT:-8000}"
+# Uvicorn's own frame limit (16 MiB by default) at twice the project's: a frame up to that gets the
+# server's `frame_too_large` error frame and the socket stays open; a bigger one is cut (1009).
+WS_MAX_SIZE=$(( ${WS_MAX_FRAME_BYTES:-65536} * 2 ))
 echo "serving on http://127.0.0.1:${PORT}"
 # ASGI_SERVER: see the README's Deployment section for what each is measured to do better.
 case "${ASGI_SERVER:-uvicorn}" in
-  uvicorn) .venv/bin/uvicorn --host "${HOST:-127.0.0.1}" --port "$PORT" --ws websockets-sansio --lifespan off --no-access-log chatproject.asgi:application ;;
+  uvicorn) .venv/bin/uvicorn --host "${HOST:-127.0.0.1}" --port "$PORT" --ws websockets-sansio --ws-max-size "$WS_MAX_SIZE" \
+    --lifespan off --no-access-log chatproject.asgi:application ;;
   daphne) .venv/bin/daphne -b "${HOST:-127.0.0.1}" -p "$PORT" chatproject.asgi:application ;;
   *) echo "ASGI_SERVER must be uvicorn or daphne" >&2; exit 2 ;;
 esac

@@ -62,6 +62,7 @@ SERVER_COMMANDS = {
     "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "chatproject.asgi:application"],
     "uvicorn": [
         *("-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--ws", "websockets-sansio"),
+        *("--ws-max-size", str(2 * 65536)),  # as scripts/run_server.sh: twice WS_MAX_FRAME_BYTES
         "chatproject.asgi:application",
     ],
 }

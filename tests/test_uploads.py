@@ -197,6 +197,52 @@ def test_oversized_multipart_is_refused_before_the_body_is_read(streaming_server
     assert b"file_too_large" in answer
 
 
+def raw_request(server: ServerProcess, head: str, body: bytes = b"", *, until: bytes) -> bytes:
+    """Send a request's head (and maybe some body) and read the answer until `until` appears."""
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(head.encode() + body)
+        sock.settimeout(10)
+        answer = b""
+        while until not in answer and (part := sock.recv(4096)):
+            answer += part
+    return answer
+
+
+@pytest.mark.slow
+def test_request_bodies_are_bounded_before_they_are_read(streaming_server: ServerProcess, alice: User) -> None:
+    # A declared 2 GB login: refused before a byte of it (Django would have spooled it all).
+    declared = raw_request(
+        streaming_server,
+        "POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Content-Length: 2147483648\r\n\r\n",
+        until=b"body_too_large",
+    )
+    assert declared.startswith(b"HTTP/1.1 413"), declared
+    # A chunked body that never says its size: refused once it passes the limit (1 MiB here).
+    chunk = b"x" * 65536
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(20))  # 1.25 MiB, no end
+    streamed = raw_request(
+        streaming_server,
+        "POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n",
+        chunks,
+        until=b"body_too_large",
+    )
+    assert streamed.startswith(b"HTTP/1.1 413"), streamed
+    # An anonymous upload is refused before its body: nothing is spooled for someone unknown.
+    room = make_room(alice)
+    anonymous = raw_request(
+        streaming_server,
+        f"POST /api/rooms/{room.pk}/files HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: multipart/form-data; boundary=x\r\nTransfer-Encoding: chunked\r\n\r\n",
+        until=b"not_authenticated",
+    )
+    assert anonymous.startswith(b"HTTP/1.1 401"), anonymous
+    # Bodies under the limit reach the views as before.
+    login = httpx.post(f"{streaming_server.http}/api/auth/login", json={"username": "alice", "password": "nope"})
+    assert login.status_code == 401 and login.json()["code"] == "invalid_credentials"
+
+
 # --- the PATCH handler at the ASGI level --------------------------------------------------------
 
 

@@ -240,6 +240,15 @@ async def test_bad_frames_get_error_frames_and_socket_stays_open(server: ServerP
         assert frame["message"]["body"] == "still here"
 
 
+async def test_a_frame_far_past_the_limit_is_cut_by_the_server_itself(server: ServerProcess, alice: User) -> None:
+    """Uvicorn's frame limit is twice WS_MAX_FRAME_BYTES (16 MiB by default): past it, 1009."""
+    room = make_room(alice)
+    async with connect(server.ws_url(room.pk), token(alice)) as ws:
+        await ready(ws)
+        await ws.send("x" * 200_000)
+        assert await close_code(ws) == 1009
+
+
 async def test_flood_closes_with_4429_and_spares_others(server: ServerProcess, alice: User, bob: User) -> None:
     room = make_room(alice, bob)
     async with connect(server.ws_url(room.pk), token(alice)) as a, connect(server.ws_url(room.pk), token(bob)) as b:
