@@ -35,10 +35,12 @@ def user_payload(user: User) -> UserPayload:
 
 
 class RegisterSerializer(serializers.Serializer):
-    username = serializers.RegexField(
-        r"^[A-Za-z0-9_.-]+$",
-        max_length=150,
-        error_messages={"invalid": "Use letters, digits, '.', '_' or '-'."},
+    # The rule itself (NFKC, 1-150 of letters, digits, '.', '_', '-') is accounts.services.normalize_username,
+    # shared with the sign-up page; this documents the shape.
+    username = serializers.CharField(
+        max_length=1000,
+        allow_blank=True,
+        help_text="1 to 150 letters, digits, '.', '_' or '-' (after NFKC normalisation).",
     )
     password = serializers.CharField(max_length=128, trim_whitespace=False, write_only=True)
     email = serializers.EmailField(required=False, allow_blank=True, default="")

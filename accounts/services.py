@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
@@ -28,7 +31,29 @@ def tokens_for(user: User) -> TokenPair:
     return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
 
 
-def user_register(*, username: str, password: str, email: str = "", display_name: str = "") -> User:
+USERNAME_MAX_LENGTH = 150
+_USERNAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def normalize_username(raw: Any) -> str:
+    """The one username rule, for the API and the sign-up page alike.
+
+    NFKC first, so full-width or other compatibility look-alikes of a name become that name (and are
+    then refused as taken, case-insensitively); what is left must be 1-150 ASCII letters, digits,
+    `.`, `_` or `-`, which keeps zero-width and other invisible characters out.
+    """
+    name = unicodedata.normalize("NFKC", raw).strip() if isinstance(raw, str) else ""
+    if not name or len(name) > USERNAME_MAX_LENGTH or not _USERNAME.match(name):
+        raise InvalidInput(
+            "Usernames are 1 to 150 letters, digits, '.', '_' or '-'.",
+            code="invalid_username",
+            fields={"username": ["Use 1 to 150 letters, digits, '.', '_' or '-'."]},
+        )
+    return name
+
+
+def user_register(*, username: Any, password: str, email: str = "", display_name: str = "") -> User:
+    username = normalize_username(username)
     if User.objects.filter(username__iexact=username).exists():
         raise Conflict(
             "That username is taken.", code="username_taken", fields={"username": ["That username is taken."]}
@@ -52,6 +77,7 @@ def user_register(*, username: str, password: str, email: str = "", display_name
 
 def user_authenticate(*, username: str, password: str) -> User | None:
     # Log-in is case-insensitive like the uniqueness rule; the stored spelling is kept.
+    username = unicodedata.normalize("NFKC", username).strip() if isinstance(username, str) else ""
     stored = User.objects.filter(username__iexact=username).values_list("username", flat=True).first()
     user = authenticate(username=stored or username, password=password)
     return user if isinstance(user, User) else None

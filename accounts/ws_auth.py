@@ -88,19 +88,35 @@ def _from_bearer(raw: str) -> SocketIdentity:
     return SocketIdentity(user=user, method="bearer", expires_at=datetime.fromtimestamp(int(token["exp"]), UTC))
 
 
-def _origin_allowed(origin: str | None) -> bool:
-    if not origin:
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _normalized_origin(origin: str) -> str | None:
+    """`scheme://host[:port]`, lower-cased, the default port left out; None for anything else."""
+    try:
+        parts = urlparse(origin.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in _DEFAULT_PORTS or not host or parts.path not in ("", "/"):
+        return None
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}" if port in (None, _DEFAULT_PORTS[scheme]) else f"{scheme}://{host}:{port}"
+
+
+def _origin_allowed(origin: str | None, scope: dict[str, Any]) -> bool:
+    """A cookie-authenticated socket must come from a page of ours: the same origin as the socket
+    itself (scheme, host and port), or one named in CSRF_TRUSTED_ORIGINS. Never a wildcard: a page on
+    any other site could otherwise ride the visitor's session cookie."""
+    wanted = _normalized_origin(origin) if origin else None
+    if wanted is None:
         return False
-    host = urlparse(origin).hostname or ""
-    allowed = settings.ALLOWED_HOSTS
-    return (
-        "*" in allowed
-        or any(
-            host == pattern or (pattern.startswith(".") and (host.endswith(pattern) or host == pattern[1:]))
-            for pattern in allowed
-        )
-        or origin in settings.CSRF_TRUSTED_ORIGINS
-    )
+    trusted = {_normalized_origin(o) for o in settings.CSRF_TRUSTED_ORIGINS if "*" not in o}
+    host = scope_header(scope, b"host")
+    scheme = "https" if scope.get("scheme") in ("wss", "https") else "http"
+    own = _normalized_origin(f"{scheme}://{host}") if host else None
+    return wanted == own or wanted in trusted
 
 
 def _from_session(session_key: str) -> User | None:
@@ -147,7 +163,7 @@ def authenticate_socket(scope: dict[str, Any]) -> SocketIdentity:
             user = _from_session(morsel.value)
             if user is not None:
                 # A cookie rides along on any page's request: only our own pages may use it.
-                if not _origin_allowed(scope_header(scope, b"origin")):
+                if not _origin_allowed(scope_header(scope, b"origin"), scope):
                     raise SocketAuthError(4403, "origin not allowed for cookie authentication")
                 return SocketIdentity(user=user, method="session", expires_at=None)
     raise SocketAuthError(4401, "not authenticated")

@@ -69,6 +69,29 @@ def test_register_rejects_bad_usernames_and_missing_fields(anon: APIClient) -> N
     assert wrong_type.status_code == 400
 
 
+@pytest.mark.parametrize("via", ["api", "page"])
+def test_look_alike_empty_and_long_usernames_are_refused_on_both_ways_in(anon: APIClient, via: str) -> None:
+    """One rule for the API and the sign-up page: NFKC, then ASCII letters, digits, '.', '_', '-'."""
+    from django.test import Client
+
+    def sign_up(username: str) -> tuple[int, str]:
+        if via == "api":
+            answer = register(anon, username)
+            return answer.status_code, answer.json().get("code", "")
+        page = Client().post("/register/", {"username": username, "password": STRONG})
+        return page.status_code, page.content.decode()
+
+    assert sign_up("Grace")[0] in (201, 302)
+    full_width, zero_width = "\uff47\uff52\uff41\uff43\uff45", "gra\u200bce"  # full-width "grace"; "gra<ZWSP>ce"
+    status, said = sign_up(full_width)  # NFKC makes it "grace": taken
+    assert status in (400, 409) and ("username_taken" in said or "taken" in said), said[:300]
+    for bad in (zero_width, "", "   ", "x" * 151):
+        status, said = sign_up(bad)
+        assert status == 400 and ("invalid_username" in said or "letters, digits" in said), (bad, said[:300])
+    assert User.objects.filter(username__iexact="grace").count() == 1
+    assert not User.objects.exclude(username__regex=r"^[A-Za-z0-9_.-]{1,150}$").exists()
+
+
 def test_login_case_insensitive_and_wrong_password(anon: APIClient, alice: User) -> None:
     ok = anon.post("/api/auth/login", {"username": "ALICE", "password": STRONG}, format="json")
     assert ok.status_code == 200

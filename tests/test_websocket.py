@@ -145,7 +145,14 @@ async def test_session_cookie_needs_an_allowed_origin(server: ServerProcess, ali
     async with websockets.connect(server.ws_url(room.pk), additional_headers=good) as ws:
         await ws.send(json.dumps({"type": "ping"}))
         assert (await recv_until(ws, "pong"))["type"] == "pong"
-    for origin in ({"Origin": "https://evil.example"}, {}):
+    # Only the socket's own origin: the host alone is not enough (another port or scheme is another site).
+    for origin in (
+        {"Origin": "https://evil.example"},
+        {},
+        {"Origin": f"http://127.0.0.1:{server.port + 1}"},
+        {"Origin": f"https://127.0.0.1:{server.port}"},
+        {"Origin": "null"},
+    ):
         async with websockets.connect(server.ws_url(room.pk), additional_headers={"Cookie": cookie, **origin}) as ws:
             assert await close_code(ws) == 4403
 
