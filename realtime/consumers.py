@@ -21,12 +21,13 @@ from django.conf import settings
 from accounts.models import User
 from accounts.serializers import user_payload
 from accounts.ws_auth import SocketAuthError, authenticate_socket
-from core import broadcast, parsers
+from core import broadcast
 from core.blocking import off_loop
 from core.errors import ApiError, Forbidden, NotFound, as_api_error
 from core.metrics import SOCKETS_FELL_BEHIND, SOCKETS_OPEN
 from messaging import services, store
 from realtime import frames, presence
+from realtime.client_frames import Refused, parse_client_frame
 from realtime.flood import FloodGate
 from realtime.hub import hub
 from realtime.outbox import Close, Outbox
@@ -170,21 +171,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if settings.RATELIMIT_ENABLE and not self._gate.allow():
             self._close(code=CLOSE_RATE_LIMITED, reason="too many frames")
             return
-        if text_data is None:
-            await self._send_frame(frames.error("binary_not_supported", "Frames must be JSON text."))
-            return
-        if len(text_data.encode("utf-8", "surrogatepass")) > settings.WS_MAX_FRAME_BYTES:
-            await self._send_frame(
-                frames.error("frame_too_large", f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes.")
-            )
-            return
-        try:
-            frame = parsers.loads(text_data)
-        except ValueError:  # malformed, too deep (orjson stops at 1,024 levels) or a lone surrogate
-            await self._send_frame(frames.error("invalid_json", "The frame is not valid JSON."))
-            return
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self._send_frame(frames.error("invalid_frame", "A frame is a JSON object with a string `type`."))
+        frame = parse_client_frame(text_data, settings.WS_MAX_FRAME_BYTES)
+        if isinstance(frame, Refused):
+            await self._send_frame(frame.error)
             return
         handler = {
             "message.send": self._on_send,

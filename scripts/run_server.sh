@@ -22,6 +22,14 @@ supervise() {
   done
 }
 if [ -z "${SECRET_KEY:-}" ]; then
+  case "${HOST:-127.0.0.1}" in
+    127.0.0.1 | localhost | ::1) ;;
+    *)
+      # Development mode signs sessions and tokens with a key anyone can read in this repository.
+      echo "Refusing to serve on ${HOST} without a SECRET_KEY: set it (see .env.example) or bind to 127.0.0.1." >&2
+      exit 2
+      ;;
+  esac
   export CHAT_DEV_MODE=true
   echo "No SECRET_KEY: running in local development mode (do not expose this server)."
 fi
