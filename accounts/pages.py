@@ -26,14 +26,10 @@ def login_page(request: HttpRequest) -> HttpResponse:
     error = ""
     if request.method == "POST":
         try:
-            # The same failed-login counter as the JSON API: one limit per address.
-            enforce(request, "auth.login.failed", settings.LOGIN_RATE_LIMIT, key="ip", increment=False)
-            user = services.user_authenticate(
-                username=request.POST.get("username", ""), password=request.POST.get("password", "")
+            # The same failed-login limits as the JSON API, per address and per account name.
+            user = services.user_login(
+                request, username=request.POST.get("username", ""), password=request.POST.get("password", "")
             )
-            if user is None:
-                enforce(request, "auth.login.failed", settings.LOGIN_RATE_LIMIT, key="ip")
-                raise ApiError("Wrong username or password.", code="invalid_credentials", status=401)
         except ApiError as refused:
             error = refused.detail
         else:

@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -18,6 +19,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
 from core.errors import ApiError, Conflict, InvalidInput
+from core.ratelimit import enforce
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,41 @@ def user_register(*, username: Any, password: str, email: str = "", display_name
             "That username is taken.", code="username_taken", fields={"username": ["That username is taken."]}
         )
     return candidate
+
+
+def user_login(request: Any, *, username: Any, password: Any) -> User:
+    """Check credentials under the failed-login limits, per address and per account name.
+
+    Only failures count, so someone signing in on many devices is never locked out; the per-name
+    limit stops a slow guess at one account spread over many addresses (behind a proxy, the address
+    is the client's only when the proxy is trusted: FORWARDED_ALLOW_IPS).
+    """
+    login_allowed(request, username)
+    user = user_authenticate(username=username, password=password) if isinstance(password, str) else None
+    if user is None:
+        login_failed(request, username)
+        raise ApiError("Wrong username or password.", code="invalid_credentials", status=401)
+    return user
+
+
+def _login_limits(username: Any) -> list[tuple[str, str, Any]]:
+    name = unicodedata.normalize("NFKC", username).strip().casefold() if isinstance(username, str) else ""
+    return [
+        ("auth.login.failed", settings.LOGIN_RATE_LIMIT, "ip"),
+        ("auth.login.failed.name", settings.LOGIN_NAME_RATE_LIMIT, lambda _group, _request: f"name:{name}"),
+    ]
+
+
+def login_allowed(request: Any, username: Any) -> None:
+    """Raise RateLimited (429) when this address or this account name failed too often."""
+    for group, rate, key in _login_limits(username):
+        enforce(request, group, rate, key=key, increment=False)
+
+
+def login_failed(request: Any, username: Any) -> None:
+    """Count one failed attempt against both limits (raises RateLimited once one is passed)."""
+    for group, rate, key in _login_limits(username):
+        enforce(request, group, rate, key=key)
 
 
 def user_authenticate(*, username: str, password: str) -> User | None:

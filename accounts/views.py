@@ -23,7 +23,6 @@ from accounts.serializers import (
     WsTicketSerializer,
 )
 from accounts.ws_auth import TICKET_TTL_SECONDS, ticket_issue
-from core.errors import ApiError
 from core.ratelimit import enforce
 
 
@@ -50,14 +49,9 @@ class LoginView(APIView):
 
     @extend_schema(request=LoginSerializer, responses={200: AuthResultSerializer})
     def post(self, request: Request) -> Response:
-        # Only failures count, so a user logging in on many devices is never locked out.
-        enforce(request, "auth.login.failed", settings.LOGIN_RATE_LIMIT, key="ip", increment=False)
         data = LoginSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = services.user_authenticate(**data.validated_data)
-        if user is None:
-            enforce(request, "auth.login.failed", settings.LOGIN_RATE_LIMIT, key="ip")
-            raise ApiError("Wrong username or password.", code="invalid_credentials", status=401)
+        user = services.user_login(request, **data.validated_data)
         return Response(_auth_result(user, services.tokens_for(user)))
 
 

@@ -214,6 +214,7 @@ RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
 RATE_LIMIT_REQUESTS = env.int("RATE_LIMIT_REQUESTS", default=60)
 RATE_LIMIT_WINDOW = env.int("RATE_LIMIT_WINDOW", default=60)
 LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="10/5m")
+LOGIN_NAME_RATE_LIMIT = env.str("LOGIN_NAME_RATE_LIMIT", default="20/h")  # failed logins per account name
 REGISTER_RATE_LIMIT = env.str("REGISTER_RATE_LIMIT", default="20/h")
 # Different emoji one message may carry (each frame and page carries them all).
 MAX_DISTINCT_REACTIONS = env.int("MAX_DISTINCT_REACTIONS", default=50)

@@ -1,10 +1,12 @@
 """The site's URLs: each app mounts its own routes from its one urls.py."""
 
 from django.contrib import admin
+from django.contrib.auth.views import LoginView
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import pages as account_pages
+from accounts.login_limits import failed_logins_limited
 from chatproject import health
 from chatproject.monitoring import metrics_view
 from messaging import pages
@@ -19,6 +21,7 @@ urlpatterns = [
     path("health", health.liveness, name="health"),
     path("health/ready", health.readiness, name="health-ready"),
     path("metrics", metrics_view, name="metrics"),
+    path("admin/login/", failed_logins_limited(admin.site.login), name="admin-login"),
     path("admin/", admin.site.urls),
     path("api/auth/", include("accounts.urls")),
     path("api/rooms/", include("rooms.urls")),
@@ -29,6 +32,11 @@ urlpatterns = [
     path("", include("realtime.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path(
+        "api-auth/login/",
+        failed_logins_limited(LoginView.as_view(template_name="rest_framework/login.html")),
+        name="api-auth-login",
+    ),
     path("api-auth/", include("rest_framework.urls")),
 ]
 

@@ -114,6 +114,35 @@ def test_repeated_failed_logins_are_throttled_with_retry_after(anon: APIClient, 
     assert int(throttled["Retry-After"]) > 0
 
 
+def test_failed_logins_are_also_limited_per_account_name_across_addresses(
+    settings: Any, anon: APIClient, alice: User
+) -> None:
+    """A slow guess at one account from many addresses (or behind one proxy) still hits a limit."""
+    settings.LOGIN_NAME_RATE_LIMIT = "3/h"
+    for i in range(3):
+        guess = anon.post(
+            "/api/auth/login", {"username": "Alice", "password": "bad"}, format="json", REMOTE_ADDR=f"192.0.2.{i}"
+        )
+        assert guess.status_code == 401
+    refused = anon.post("/api/auth/login", {"username": "alice", "password": STRONG}, format="json")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    # Other accounts are not affected.
+    assert anon.post("/api/auth/login", {"username": "nobody", "password": "x"}, format="json").status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/admin/login/", "/api-auth/login/"])
+def test_the_admin_and_browsable_api_logins_share_the_limits(settings: Any, alice: User, path: str) -> None:
+    from django.test import Client
+
+    settings.LOGIN_RATE_LIMIT = "3/5m"
+    browser = Client()
+    for _ in range(3):
+        assert browser.post(path, {"username": "alice", "password": "bad"}).status_code == 200  # the form again
+    refused = browser.post(path, {"username": "alice", "password": STRONG})
+    assert refused.status_code == 429 and refused.json()["code"] == "rate_limited"
+    assert int(refused["Retry-After"]) > 0
+
+
 def test_successful_logins_are_not_throttled(anon: APIClient, alice: User) -> None:
     limit = int(settings.LOGIN_RATE_LIMIT.split("/")[0])
     for _ in range(limit + 3):
