@@ -37,6 +37,10 @@ USERNAME_MAX_LENGTH = 150
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
+def _nfkc(raw: Any) -> str:
+    return unicodedata.normalize("NFKC", raw).strip() if isinstance(raw, str) else ""
+
+
 def normalize_username(raw: Any) -> str:
     """The one username rule, for the API and the sign-up page alike.
 
@@ -44,7 +48,7 @@ def normalize_username(raw: Any) -> str:
     then refused as taken, case-insensitively); what is left must be 1-150 ASCII letters, digits,
     `.`, `_` or `-`, which keeps zero-width and other invisible characters out.
     """
-    name = unicodedata.normalize("NFKC", raw).strip() if isinstance(raw, str) else ""
+    name = _nfkc(raw)
     if not name or len(name) > USERNAME_MAX_LENGTH or not _USERNAME.match(name):
         raise InvalidInput(
             "Usernames are 1 to 150 letters, digits, '.', '_' or '-'.",
@@ -93,7 +97,7 @@ def user_login(request: Any, *, username: Any, password: Any) -> User:
 
 
 def _login_limits(username: Any) -> list[tuple[str, str, Any]]:
-    name = unicodedata.normalize("NFKC", username).strip().casefold() if isinstance(username, str) else ""
+    name = _nfkc(username).casefold()
     return [
         ("auth.login.failed", settings.LOGIN_RATE_LIMIT, "ip"),
         ("auth.login.failed.name", settings.LOGIN_NAME_RATE_LIMIT, lambda _group, _request: f"name:{name}"),
@@ -114,7 +118,7 @@ def login_failed(request: Any, username: Any) -> None:
 
 def user_authenticate(*, username: str, password: str) -> User | None:
     # Log-in is case-insensitive like the uniqueness rule; the stored spelling is kept.
-    username = unicodedata.normalize("NFKC", username).strip() if isinstance(username, str) else ""
+    username = _nfkc(username)
     stored = User.objects.filter(username__iexact=username).values_list("username", flat=True).first()
     user = authenticate(username=stored or username, password=password)
     return user if isinstance(user, User) else None

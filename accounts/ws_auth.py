@@ -22,6 +22,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.authentication import remembered_user
 from accounts.models import User
+from core.raw_http import scope_header
 
 TICKET_TTL_SECONDS = 60
 _TICKET_PREFIX = "ws-ticket:"
@@ -59,14 +60,6 @@ def _ticket_consume(ticket: str) -> tuple[int, datetime | None] | None:
         return None
     exp = data.get("exp")
     return int(data["user_id"]), datetime.fromtimestamp(exp, UTC) if exp else None
-
-
-def scope_header(scope: dict[str, Any], name: bytes) -> str | None:
-    """A header of an ASGI scope (HTTP or WebSocket) by its lower-case name."""
-    for key, value in scope.get("headers", []):
-        if key.lower() == name:
-            return str(value.decode("latin-1"))
-    return None
 
 
 def _active_user(user_id: Any) -> User | None:

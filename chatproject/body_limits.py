@@ -9,32 +9,18 @@ uploads (files/streaming.py `is_upload`) have their own limit, UPLOAD_MAX_SIZE.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
 
 from core.ids import parse_count
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[Mapping[str, Any]]]
-Send = Callable[[Mapping[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            return parse_count(value.decode("latin-1"))
-    return None
+from core.raw_http import ASGIApp, Receive, Scope, Send, scope_header, send_json
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"code": "body_too_large", "detail": f"Request bodies are limited to {limit} bytes."}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 413, "headers": [*headers, (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})
+    body = {"code": "body_too_large", "detail": f"Request bodies are limited to {limit} bytes."}
+    await send_json(send, 413, body, {"Connection": "close"})
 
 
 def with_body_limit(app: ASGIApp, *, exempt: Callable[[Scope], bool]) -> ASGIApp:
@@ -43,7 +29,7 @@ def with_body_limit(app: ASGIApp, *, exempt: Callable[[Scope], bool]) -> ASGIApp
         if scope.get("type") != "http" or limit is None or exempt(scope):
             await app(scope, receive, send)
             return
-        declared = _content_length(scope)
+        declared = parse_count(scope_header(scope, b"content-length"))
         if declared is not None and declared > limit:
             await _too_large(send, limit)
             return

@@ -43,15 +43,13 @@ _WITH_BODY = ("409", "413", "415")
 _TUS = ("409", "412", "413", "415", "422")
 
 
-def page_of(item: type[serializers.Serializer] | serializers.Serializer, name: str) -> type[serializers.Serializer]:
+def page_of(item: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:
     """A serializer class documenting `{"results": [item ...], "next": <URL or null>}`."""
-    child = item if isinstance(item, serializers.Serializer) else item()
-    child_class = type(child)
     return type(
         name,
         (serializers.Serializer,),
         {
-            "results": child_class(many=True),
+            "results": item(many=True),
             "next": serializers.CharField(allow_null=True, help_text="The next page's URL, or null."),
             "__module__": __name__,
         },

@@ -13,19 +13,18 @@ or the session cookie from one of our own origins), membership the same check as
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError
 
-from accounts.ws_auth import SocketAuthError, SocketIdentity, authenticate_socket, scope_header
+from accounts.ws_auth import SocketAuthError, SocketIdentity, authenticate_socket
 from core.blocking import off_loop
 from core.errors import ApiError, Conflict, PayloadTooLarge
 from core.ids import parse_count
+from core.raw_http import ASGIApp, Receive, Scope, Send, scope_header, send_json
 from files import services
 from files.models import Upload
 from files.partials import exclusive_partial
@@ -33,11 +32,6 @@ from files.selectors import upload_for_owner
 from files.tus import TUS_VERSION, offset_headers, require_tus_version, tus_headers
 
 logger = logging.getLogger(__name__)
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[Mapping[str, Any]]]
-Send = Callable[[Mapping[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 WRITE_BUFFER = 1024 * 1024
 
@@ -96,19 +90,7 @@ def _content_length(scope: Scope) -> int:
 async def _reply(
     send: Send, status: int, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
 ) -> None:
-    payload = json.dumps(body).encode() if body is not None else b""
-    all_headers = {**tus_headers(), **(headers or {})}
-    if body is not None:
-        all_headers["Content-Type"] = "application/json"
-    all_headers["Content-Length"] = str(len(payload))
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(k.lower().encode(), v.encode()) for k, v in all_headers.items()],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
+    await send_json(send, status, body, {**tus_headers(), **(headers or {})})
 
 
 async def tus_patch(scope: Scope, receive: Receive, send: Send, upload_id: str) -> None:

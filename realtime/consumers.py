@@ -51,7 +51,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
     room_id: int
     user: User
     last_version: int = 0  # highest room version delivered to this socket, in order
-    _closed: bool = False
     push_presence: bool = False  # small rooms only (WS_PRESENCE_PUSH_LIMIT)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -143,9 +142,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self.deliver_message_text(version, text)
 
     async def disconnect(self, code: int) -> None:
-        self._closed = True
         if hasattr(self, "_outbox"):
-            self._outbox.stop()
+            self._outbox.stop()  # from here on `closing`: no frame, no catch-up
         for task in getattr(self, "_tasks", []):
             task.cancel()
         if not getattr(self, "_joined", False):
@@ -258,7 +256,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     def schedule_catch_up(self, upto_version: int) -> None:
         """Catch up to at least `upto_version`: one task per socket, however many gaps arrive."""
-        if self._closed or self._outbox.closing:
+        if self._outbox.closing:
             return
         self._catch_up_to = max(self._catch_up_to, upto_version)
         if self._catching_up is None or self._catching_up.done():
@@ -266,7 +264,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self._catching_up.add_done_callback(_log_failure)
 
     async def _catch_up_while_behind(self) -> None:
-        while self._catch_up_to > self.last_version and not (self._closed or self._outbox.closing):
+        while self._catch_up_to > self.last_version and not self._outbox.closing:
             await self.catch_up(self._catch_up_to)
 
     async def send_text(self, text: str) -> None:
@@ -276,7 +274,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def catch_up(self, upto_version: int) -> None:
         """Send every change in (last_version, upto_version] from the store, ascending by version."""
         async with self._delivery:
-            if upto_version <= self.last_version or self._closed or self._outbox.closing:
+            if upto_version <= self.last_version or self._outbox.closing:
                 return
             if await off_loop(membership_get)(self.user, self.room_id) is None:
                 self._close(code=CLOSE_FORBIDDEN, reason="removed from room")
