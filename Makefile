@@ -7,7 +7,8 @@ TEST_ENV := SECRET_KEY=test-secret-key-not-for-production-0123456789abcdef \
 	POSTGRESQL_URL=$${TEST_POSTGRESQL_URL:-postgresql://postgres@127.0.0.1:5432/chat} \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/9} \
 	FAST_PASSWORD_HASHER=true \
-	DB_POOL=false
+	DB_POOL=false \
+	HTTPS=false
 
 .PHONY: run test lint typecheck check services venv clean bench
 

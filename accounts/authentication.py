@@ -3,8 +3,8 @@
 Every API request and socket connect authenticates; reading the same user row on each of a
 client's requests was one PostgreSQL round trip of every history page, and the largest part of
 a socket connect (one socket per open room, reconnects after every network change). A
-deactivated user is refused within USER_CACHE_SECONDS (access tokens live much longer and are
-not revocable).
+deactivated user is refused within USER_CACHE_SECONDS; a token issued before the password last
+changed is refused at once (its password stamp no longer matches).
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.utils.crypto import constant_time_compare, salted_hmac
 from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
 from accounts.models import User
 from core.expiring import ExpiringMap
@@ -38,6 +40,19 @@ def remembered_user(user_id: Any, load: Callable[[], User | None]) -> User | Non
     return copy.copy(user)
 
 
+# The claim every token carries: a new password makes every token issued before it worthless,
+# as Django does for sessions (tokens are otherwise valid until they expire).
+PASSWORD_STAMP_CLAIM = "pwd"
+
+
+def password_stamp(user: User) -> str:
+    return salted_hmac("accounts.token-password-stamp", user.password, algorithm="sha256").hexdigest()[:20]
+
+
+def token_matches_password(payload: Any, user: User) -> bool:
+    return constant_time_compare(str(payload.get(PASSWORD_STAMP_CLAIM, "")), password_stamp(user))
+
+
 class CachedJWTAuthentication(JWTAuthentication):
     def get_user(self, validated_token: Any) -> Any:  # an accounts.User
         user_id = validated_token.get(settings.SIMPLE_JWT.get("USER_ID_CLAIM", "user_id"))
@@ -48,7 +63,10 @@ class CachedJWTAuthentication(JWTAuthentication):
             assert isinstance(user, User)
             return user
 
-        return remembered_user(user_id, found)
+        user = remembered_user(user_id, found)
+        if user is None or not token_matches_password(validated_token, user):
+            raise AuthenticationFailed("The password changed; sign in again.", code="token_not_valid")
+        return user
 
 
 def forget_user(user_id: Any) -> None:

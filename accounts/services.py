@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -15,8 +16,9 @@ from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
 from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from accounts.authentication import PASSWORD_STAMP_CLAIM, password_stamp, token_matches_password
 from accounts.models import User
 from core.errors import ApiError, Conflict, InvalidInput
 from core.ratelimit import enforce
@@ -30,7 +32,17 @@ class TokenPair:
 
 def tokens_for(user: User) -> TokenPair:
     refresh = RefreshToken.for_user(user)
+    refresh[PASSWORD_STAMP_CLAIM] = password_stamp(user)  # copied into the access token too
     return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
+
+
+def access_token_for(user: User, lifetime: timedelta | None = None) -> str:
+    """An access token alone (benchmarks, tests), valid `lifetime` or the configured time."""
+    token = AccessToken.for_user(user)
+    token[PASSWORD_STAMP_CLAIM] = password_stamp(user)
+    if lifetime is not None:
+        token.set_exp(lifetime=lifetime)
+    return str(token)
 
 
 USERNAME_MAX_LENGTH = 150
@@ -129,9 +141,11 @@ def token_refresh(raw_refresh: str) -> TokenPair:
     try:
         refresh = RefreshToken(raw_refresh)  # type: ignore[arg-type]
         refresh.check_blacklist()
-        user_id = str(refresh.payload.get("user_id"))
-        if not User.objects.filter(pk=user_id, is_active=True).exists():
+        user = User.objects.filter(pk=str(refresh.payload.get("user_id")), is_active=True).first()
+        if user is None:
             raise ApiError("The user is gone or inactive.", code="token_not_valid", status=401)
+        if not token_matches_password(refresh.payload, user):
+            raise ApiError("The password changed; sign in again.", code="token_not_valid", status=401)
         # The blacklist row is unique per token: of two refreshes racing with one token, exactly one
         # creates it and gets a new pair; the other finds it made and is refused.
         refresh.outstand()  # the token's row, made if it was never stored
@@ -139,7 +153,6 @@ def token_refresh(raw_refresh: str) -> TokenPair:
         _, first_use = BlacklistedToken.objects.get_or_create(token=outstanding)
         if not first_use:
             raise ApiError("Token is blacklisted", code="token_not_valid", status=401)
-        user = User.objects.get(pk=user_id)
     except TokenError as exc:
         raise ApiError(str(exc), code="token_not_valid", status=401)
     return tokens_for(user)

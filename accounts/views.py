@@ -22,8 +22,8 @@ from accounts.serializers import (
     TokenPairSerializer,
     WsTicketSerializer,
 )
-from accounts.ws_auth import TICKET_TTL_SECONDS, ticket_issue
-from core.ratelimit import enforce
+from accounts.ws_auth import TICKET_TTL_SECONDS, session_end, ticket_issue
+from core.ratelimit import enforce, enforce_for_user
 
 
 def _auth_result(user: object, pair: services.TokenPair) -> dict[str, object]:
@@ -90,9 +90,13 @@ class WsTicketView(APIView):
 
     @extend_schema(request=None, responses={201: WsTicketSerializer})
     def post(self, request: Request) -> Response:
+        enforce_for_user(request_user(request).pk, "auth.ws_ticket", settings.WS_TICKET_RATE_LIMIT)
         expires_at = None
         if isinstance(request.auth, AccessToken):
             # A socket opened with the ticket lives no longer than the token that asked for it.
             expires_at = datetime.fromtimestamp(int(request.auth["exp"]), UTC)
+        elif request.session.session_key:
+            # Asked for with the session cookie: it lives no longer than that session.
+            expires_at = session_end(request.session)
         ticket = ticket_issue(request_user(request), expires_at)
         return Response({"ticket": ticket, "expires_in": TICKET_TTL_SECONDS}, status=status.HTTP_201_CREATED)

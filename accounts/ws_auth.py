@@ -20,7 +20,7 @@ from django.utils.module_loading import import_string
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
-from accounts.authentication import remembered_user
+from accounts.authentication import remembered_user, token_matches_password
 from accounts.models import User
 from core.raw_http import scope_header
 
@@ -32,7 +32,7 @@ _TICKET_PREFIX = "ws-ticket:"
 class SocketIdentity:
     user: User
     method: str  # "bearer" | "ticket" | "session"
-    expires_at: datetime | None  # when the credential stops being valid (bearer tokens)
+    expires_at: datetime | None  # when the credential stops being valid (token, ticket, session)
 
 
 class SocketAuthError(Exception):
@@ -78,6 +78,8 @@ def _from_bearer(raw: str) -> SocketIdentity:
     user = _active_user(token.payload.get(settings.SIMPLE_JWT.get("USER_ID_CLAIM", "user_id")))
     if user is None:
         raise SocketAuthError(4401, "unknown user")
+    if not token_matches_password(token.payload, user):
+        raise SocketAuthError(4401, "the password changed; sign in again")
     return SocketIdentity(user=user, method="bearer", expires_at=datetime.fromtimestamp(int(token["exp"]), UTC))
 
 
@@ -112,7 +114,8 @@ def _origin_allowed(origin: str | None, scope: dict[str, Any]) -> bool:
     return wanted == own or wanted in trusted
 
 
-def _from_session(session_key: str) -> User | None:
+def _from_session(session_key: str) -> tuple[User, datetime] | None:
+    """The session's user and when the session ends (the socket closes then, as a bearer's does)."""
     engine = import_string(settings.SESSION_ENGINE)
     session = engine.SessionStore(session_key)
     user_id = session.get(SESSION_KEY)
@@ -125,7 +128,21 @@ def _from_session(session_key: str) -> User | None:
     # The session stays valid only while the password it was made with does (Django's rule).
     if not constant_time_compare(session.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()):
         return None
-    return user
+    return user, session_end(session)
+
+
+def session_end(session: Any) -> datetime:
+    """The stored end of a database-backed session; else its age from now (cookie/cache engines)."""
+    model_class = getattr(session, "get_model_class", None)
+    if model_class is not None:
+        stored = (
+            model_class().objects.filter(session_key=session.session_key).values_list("expire_date", flat=True).first()
+        )
+        if isinstance(stored, datetime):
+            return stored
+    end = session.get_expiry_date()
+    assert isinstance(end, datetime)
+    return end
 
 
 def authenticate_socket(scope: dict[str, Any]) -> SocketIdentity:
@@ -153,10 +170,10 @@ def authenticate_socket(scope: dict[str, Any]) -> SocketIdentity:
         cookies.load(cookie_header)
         morsel = cookies.get(settings.SESSION_COOKIE_NAME)
         if morsel is not None:
-            user = _from_session(morsel.value)
-            if user is not None:
+            signed_in = _from_session(morsel.value)
+            if signed_in is not None:
                 # A cookie rides along on any page's request: only our own pages may use it.
                 if not _origin_allowed(scope_header(scope, b"origin"), scope):
                     raise SocketAuthError(4403, "origin not allowed for cookie authentication")
-                return SocketIdentity(user=user, method="session", expires_at=None)
+                return SocketIdentity(user=signed_in[0], method="session", expires_at=signed_in[1])
     raise SocketAuthError(4401, "not authenticated")

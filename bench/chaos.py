@@ -77,6 +77,7 @@ class Stack:
         self.env = {
             **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
             "SECRET_KEY": "chaos-secret-key-0123456789abcdef0123456789abcdef",
+            "HTTPS": "false",  # plain http on loopback
             "POSTGRESQL_URL": f"postgresql://postgres@127.0.0.1:{self.pg_port}/chat",
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "MONGODB_URL": f"mongodb://127.0.0.1:{self.mongo_port}",

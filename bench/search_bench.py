@@ -112,6 +112,7 @@ def main() -> None:
     env = {
         **os.environ,
         "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789abcdef",
+        "HTTPS": "false",  # plain http on loopback
         "POSTGRESQL_URL": f"postgresql://postgres@127.0.0.1:5432/{SEARCH_BENCH_DB}",
         "REDIS_URL": "redis://127.0.0.1:6379/8",
         "MONGODB_URL": f"mongodb://127.0.0.1:{mongo_port}",
@@ -180,23 +181,22 @@ def main() -> None:
 
 
 def reuse(marker: Path) -> tuple[str, list[int], str]:
-    from rest_framework_simplejwt.tokens import AccessToken
-
     from accounts.models import User
+    from accounts.services import access_token_for
 
     saved = json.loads(marker.read_text())
     reader = User.objects.filter(username="bench0").first()
     if reader is None or not reader.memberships.filter(room_id=saved["rooms"][0]).exists():
         sys.exit(f"The PostgreSQL side of the data kept in {marker.parent} is gone: delete that folder and seed again.")
-    return str(AccessToken.for_user(reader)), saved["rooms"], f"(reused data) {saved['report']}"
+    return access_token_for(reader), saved["rooms"], f"(reused data) {saved['report']}"
 
 
 def seed(args: argparse.Namespace) -> tuple[str, list[int], str]:
     from bson import ObjectId
     from django.db import connection
-    from rest_framework_simplejwt.tokens import AccessToken
 
     from accounts.models import User
+    from accounts.services import access_token_for
     from messaging.rendering import plain_html
     from messaging.store import connection as store_connection
     from notifications.models import Notification
@@ -309,7 +309,7 @@ def seed(args: argparse.Namespace) -> tuple[str, list[int], str]:
         f"({indexed / index_s:,.0f} messages/s)."
     )
     print(report, flush=True)
-    return str(AccessToken.for_user(reader)), [r.pk for r in rooms], report
+    return access_token_for(reader), [r.pk for r in rooms], report
 
 
 def measure(args: argparse.Namespace, port: int, token: str, rooms: list[int], server: str) -> str:

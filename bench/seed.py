@@ -13,9 +13,9 @@ import django
 django.setup()
 
 from django.db import transaction  # noqa: E402
-from rest_framework_simplejwt.tokens import AccessToken  # noqa: E402
 
 from accounts.models import User  # noqa: E402
+from accounts.services import access_token_for  # noqa: E402
 from rooms.models import Membership, Role, Room  # noqa: E402
 
 
@@ -39,7 +39,7 @@ def main(total_users: int, sizes: list[int]) -> None:
                 batch_size=2000,
             )
             rooms[str(size)] = room.pk
-    tokens = [str(AccessToken.for_user(u)) for u in users]
+    tokens = [access_token_for(u) for u in users]
     json.dump({"rooms": rooms, "room_ids": room_ids, "tokens": tokens}, sys.stdout)
 
 

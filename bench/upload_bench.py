@@ -149,6 +149,7 @@ def main() -> None:
     env = {
         **os.environ,
         "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789abcdef",
+        "HTTPS": "false",  # plain http on loopback
         "POSTGRESQL_URL": f"postgresql://postgres@127.0.0.1:5432/{BENCH_DB}",
         "REDIS_URL": "redis://127.0.0.1:6379/8",
         "CELERY_TASK_ALWAYS_EAGER": "true",
@@ -166,15 +167,14 @@ def main() -> None:
     import django
 
     django.setup()
-    from rest_framework_simplejwt.tokens import AccessToken
-
     from accounts.models import User
+    from accounts.services import access_token_for
     from rooms.models import Membership, Role, Room
 
     user, _ = User.objects.get_or_create(username="upload-bench")
     room = Room.objects.create(name="uploads", created_by=user)
     Membership.objects.create(room=room, user=user, role=Role.OWNER)
-    token = str(AccessToken.for_user(user))
+    token = access_token_for(user)
     lines = [
         f"{args.size_mib} MiB over loopback, {datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores",
         "",

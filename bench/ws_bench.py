@@ -115,6 +115,7 @@ class Bench:
         self.env = {
             **os.environ,
             "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789abcdef",
+            "HTTPS": "false",  # plain http on loopback
             "POSTGRESQL_URL": f"postgresql://postgres@127.0.0.1:5432/{BENCH_DB}",
             "REDIS_URL": "redis://127.0.0.1:6379/8",
             "MONGODB_URL": f"mongodb://127.0.0.1:{self.mongo_port}",

@@ -7,6 +7,7 @@ POSTGRESQL_URL / REDIS_URL / MONGODB_URL switches each part to the real service.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,15 +24,60 @@ DEBUG = env.bool("DEBUG", default=False)
 
 # A production secret never has a default; the embedded development mode gets a
 # throwaway one so `make run` works on a fresh machine.
+_dev_mode = env.bool("CHAT_DEV_MODE", default=False)
 _secret = env.str("SECRET_KEY", default="")
 if not _secret:
-    if not env.bool("CHAT_DEV_MODE", default=False):
+    if not _dev_mode:
         raise ImproperlyConfigured("SECRET_KEY must be set (or CHAT_DEV_MODE=true for local runs)")
     _secret = "dev-only-insecure-secret-key-change-me-0123456789abcdef"
 SECRET_KEY = _secret
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- HTTPS ---------------------------------------------------------------------------------------
+# HTTPS=true (the default but in development mode): browsers reach the site over TLS only, served by
+# a proxy in front of this process. Plain http is redirected to https (but for /health and
+# /health/ready: load balancers probe over http), cookies are secure-only and HSTS tells browsers to
+# come back on https. HTTPS=false for a server spoken to over plain http: development mode (`make
+# run` without a SECRET_KEY) has it by default; the tests and benchmarks set it.
+HTTPS = env.bool("HTTPS", default=not _dev_mode)
+SILENCED_SYSTEM_CHECKS: list[str] = []
+
+
+def _meta_header(name: str) -> str:
+    """`X-Forwarded-Proto` or `HTTP_X_FORWARDED_PROTO` -> the request.META key Django compares."""
+    key = name.strip().upper().replace("-", "_")
+    return key if key.startswith("HTTP_") else f"HTTP_{key}"
+
+
+# Behind a proxy that terminates TLS, requests arrive over http: name the header the proxy sets to
+# say the client used https (`HTTP_X_FORWARDED_PROTO` for X-Forwarded-Proto; the proxy must
+# overwrite a client's own), or every request is redirected again and again. Unset, no header is
+# believed (Uvicorn also takes the scheme from X-Forwarded-Proto of the FORWARDED_ALLOW_IPS proxies).
+_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER_NAME", default="")
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = (
+        _meta_header(_proxy_ssl_header),
+        env.str("SECURE_PROXY_SSL_HEADER_VALUE", default="https"),
+    )
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+# Probes and scrapers inside the deployment's network speak plain http to the process itself.
+SECURE_REDIRECT_EXEMPT = [r"^health(/ready)?$", r"^metrics$"]
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS)
+# Sent on https responses only. A year, as the preload list asks; lower it while first trying TLS out.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+# Opt-in: with `preload` in the header anyone may submit the domain to the browsers' built-in list,
+# which is hard to leave and binds every subdomain. Off, Django's reminder (W021) is silenced.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+if not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
+SECURE_CONTENT_TYPE_NOSNIFF = env.bool("SECURE_CONTENT_TYPE_NOSNIFF", default=True)
+SECURE_REFERRER_POLICY = env.str("SECURE_REFERRER_POLICY", default="same-origin")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = env.str("SECURE_CROSS_ORIGIN_OPENER_POLICY", default="same-origin")
+X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
     "daphne",
@@ -159,7 +205,7 @@ else:
     CELERY_BROKER_URL = "memory://"
     CELERY_TASK_ALWAYS_EAGER = True
     # One process only in this mode: a process-local cache is the shared cache.
-    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+    SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="chat")  # deployments may share a Redis
 # A broker outage must not stall a post: publishing a task gives up fast (the sweep catches up).
@@ -176,6 +222,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("SEARCH_SWEEP_SECONDS", default=60.0),
     },
     "expire-unfinished-uploads": {"task": "messaging.tasks.expire_uploads", "schedule": 15 * 60.0},
+    "forget-old-revocations": {"task": "accounts.tasks.forget_old_revocations", "schedule": 60 * 60.0},
 }
 
 # --- Auth ----------------------------------------------------------------------------------------
@@ -213,9 +260,32 @@ SIMPLE_JWT = {
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
 RATE_LIMIT_REQUESTS = env.int("RATE_LIMIT_REQUESTS", default=60)
 RATE_LIMIT_WINDOW = env.int("RATE_LIMIT_WINDOW", default=60)
-LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="10/5m")
-LOGIN_NAME_RATE_LIMIT = env.str("LOGIN_NAME_RATE_LIMIT", default="20/h")  # failed logins per account name
-REGISTER_RATE_LIMIT = env.str("REGISTER_RATE_LIMIT", default="20/h")
+
+
+def _rate(name: str, default: str) -> str:
+    """A django-ratelimit rate ("20/h", "10/5m"): refused at start when malformed, since the
+    counters fail open and a typo would otherwise switch the limit off without a word."""
+    value = env.str(name, default=default)
+    if not re.fullmatch(r"[0-9]+/[0-9]*[smhd]", value):
+        raise ImproperlyConfigured(f"{name} must look like 20/h or 10/5m, not {value!r}")
+    return value
+
+
+LOGIN_RATE_LIMIT = _rate("LOGIN_RATE_LIMIT", "10/5m")
+LOGIN_NAME_RATE_LIMIT = _rate("LOGIN_NAME_RATE_LIMIT", "20/h")  # failed logins per account name
+REGISTER_RATE_LIMIT = _rate("REGISTER_RATE_LIMIT", "20/h")
+# Per user, over REST and sockets alike (429 with Retry-After); posts use RATE_LIMIT_REQUESTS.
+ROOM_CREATE_RATE_LIMIT = _rate("ROOM_CREATE_RATE_LIMIT", "20/h")
+INVITE_RATE_LIMIT = _rate("INVITE_RATE_LIMIT", "100/h")  # members one user adds to rooms
+EDIT_RATE_LIMIT = _rate("EDIT_RATE_LIMIT", "60/m")  # edits and deletions
+REACTION_RATE_LIMIT = _rate("REACTION_RATE_LIMIT", "120/m")
+WS_TICKET_RATE_LIMIT = _rate("WS_TICKET_RATE_LIMIT", "60/m")
+SEARCH_RATE_LIMIT = _rate("SEARCH_RATE_LIMIT", "60/m")
+ROOM_LIST_RATE_LIMIT = _rate("ROOM_LIST_RATE_LIMIT", "120/m")
+# `@room` notifies every member: only moderators may use it in rooms bigger than this.
+ROOM_MENTION_MAX_MEMBERS = env.int("ROOM_MENTION_MAX_MEMBERS", default=50)
+# Sockets one user may hold open at once, over every process (each room socket counts).
+WS_MAX_SOCKETS_PER_USER = env.int("WS_MAX_SOCKETS_PER_USER", default=100)
 # Different emoji one message may carry (each frame and page carries them all).
 MAX_DISTINCT_REACTIONS = env.int("MAX_DISTINCT_REACTIONS", default=50)
 MESSAGE_MAX_LENGTH = env.int("MESSAGE_MAX_LENGTH", default=10_000)
@@ -223,8 +293,9 @@ ROOM_NAME_MAX_LENGTH = 100
 UNREAD_COUNT_CAP = env.int("UNREAD_COUNT_CAP", default=1000)
 SEARCH_QUERY_MAX_LENGTH = env.int("SEARCH_QUERY_MAX_LENGTH", default=500)
 SEARCH_TIMEOUT_MS = env.int("SEARCH_TIMEOUT_MS", default=3000)  # a broader query is a 400, not a stall
-# How long a process reuses a user row it read (authentication, message authors' names).
-USER_CACHE_SECONDS = env.float("USER_CACHE_SECONDS", default=5.0)
+# How long a process reuses a user row it read (authentication, message authors' names): also how
+# long a deactivated account's REST requests may still pass on another process than the admin's.
+USER_CACHE_SECONDS = env.float("USER_CACHE_SECONDS", default=1.0)
 # Messages of recently read pages kept per process (messaging/page_cache.py); 0 turns it off.
 # HISTORY_CACHE_MESSAGES is its earlier name, still read so existing deployments keep their setting.
 PAGE_CACHE_MESSAGES = env.int("PAGE_CACHE_MESSAGES", default=env.int("HISTORY_CACHE_MESSAGES", default=20_000))
@@ -324,6 +395,9 @@ WS_SEND_STALL_SECONDS = env.float("WS_SEND_STALL_SECONDS", default=15.0)
 WS_FLOOD_RATE = env.float("WS_FLOOD_RATE", default=20.0)  # frames per second per socket, sustained
 WS_FLOOD_BURST = env.int("WS_FLOOD_BURST", default=60)
 WS_TICK_SECONDS = env.float("WS_TICK_SECONDS", default=5.0)  # catch-up poll and presence refresh
+# How often each process reads revoked access (accounts/revocations.py): a removed member's or a
+# deactivated account's sockets close at once by the channel layer, at the latest after this.
+REVOCATION_POLL_SECONDS = env.float("REVOCATION_POLL_SECONDS", default=1.0)
 WS_PRESENCE_TTL_SECONDS = env.float("WS_PRESENCE_TTL_SECONDS", default=30.0)
 WS_REPLAY_WINDOW = env.int("WS_REPLAY_WINDOW", default=500)
 WS_PRESENCE_PUSH_LIMIT = env.int("WS_PRESENCE_PUSH_LIMIT", default=200)  # members; bigger rooms poll presence

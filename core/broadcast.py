@@ -6,6 +6,7 @@ down the publish is logged and dropped, and clients catch up by `version` on rec
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping
@@ -66,7 +67,18 @@ async def notify_async(group: str, kind: str, **data: Any) -> None:
 
 
 def notify(group: str, kind: str, **data: Any) -> None:
-    async_to_sync(notify_async)(group, kind, **data)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        async_to_sync(notify_async)(group, kind, **data)
+        return
+    # Sync code on an event loop's thread (a test's ORM call): hand it to the loop, do not block it.
+    task = loop.create_task(notify_async(group, kind, **data))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+_pending: set[asyncio.Task[None]] = set()  # tasks keep no strong reference of their own
 
 
 async def new_channel() -> str:

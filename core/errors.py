@@ -16,6 +16,8 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.renderers import FastJSONRenderer
+
 logger = logging.getLogger(__name__)
 
 
@@ -151,10 +153,19 @@ def error_response(err: ApiError) -> Response:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     err = as_api_error(exc)
-    if err is None:
-        # Let DRF decide (it returns None for unknown errors -> Django's 500 handler below).
-        return drf_exception_handler(exc, context)
-    return error_response(err)
+    # Unknown errors: DRF decides (it returns None for them -> Django's 500 handler below).
+    response = drf_exception_handler(exc, context) if err is None else error_response(err)
+    if response is not None:
+        render_as_json(context.get("request"))
+    return response
+
+
+def render_as_json(request: Any) -> None:
+    """An error is JSON whatever the request's Accept asked for (a browser gets no browsable page):
+    the view's finalize_response renders with the request's accepted renderer, so it is set here."""
+    if request is not None:
+        request.accepted_renderer = FastJSONRenderer()
+        request.accepted_media_type = FastJSONRenderer.media_type
 
 
 def json_error(request: HttpRequest, status: int, code: str, detail: str) -> JsonResponse:

@@ -41,9 +41,10 @@ def upload_for_owner(user: User, upload_id: Any) -> Upload:
 
 
 def upload_for_member(user: User, upload_id: Any) -> Upload:
-    """A complete upload seen by a member of its room; 404 to everyone else (no hint it exists)."""
+    """A complete upload seen by a member of its room; 404 to everyone else (no hint it exists),
+    and to everyone once it is withdrawn (the messages that carried it are deleted)."""
     upload = Upload.objects.filter(pk=parse_upload_id(upload_id)).first()
-    if upload is None or membership_get(user, upload.room_id) is None:
+    if upload is None or upload.withdrawn_at is not None or membership_get(user, upload.room_id) is None:
         raise NotFound("No such file.", code="file_not_found")
     if not upload.is_complete and upload.owner_id != user.pk:
         raise NotFound("No such file.", code="file_not_found")
@@ -51,7 +52,7 @@ def upload_for_member(user: User, upload_id: Any) -> Upload:
 
 
 def validate_attachments(*, user: User, room_id: int, raw: Any) -> list[str]:
-    """Attachment ids for a post: the author's own finished uploads to this room."""
+    """Attachment ids for a post: the author's own finished uploads to this room, not withdrawn."""
     if raw is None:
         return []
     if not isinstance(raw, list) or len(raw) > MAX_ATTACHMENTS or not all(isinstance(i, str) for i in raw):
@@ -69,7 +70,11 @@ def validate_attachments(*, user: User, room_id: int, raw: Any) -> list[str]:
     found = set(
         str(pk)
         for pk in Upload.objects.filter(
-            pk__in=[i for i in ids if i], owner_id=user.pk, room_id=room_id, completed_at__isnull=False
+            pk__in=[i for i in ids if i],
+            owner_id=user.pk,
+            room_id=room_id,
+            completed_at__isnull=False,
+            withdrawn_at__isnull=True,
         ).values_list("pk", flat=True)
     )
     if not ids or any(i not in found for i in ids):
@@ -98,4 +103,5 @@ def attachment_payloads(ids: Iterable[str]) -> dict[str, AttachmentPayload]:
     wanted = [i for i in set(ids) if i]
     if not wanted:
         return {}
-    return {str(u.pk): attachment_payload(u) for u in Upload.objects.filter(pk__in=wanted, completed_at__isnull=False)}
+    shown = Upload.objects.filter(pk__in=wanted, completed_at__isnull=False, withdrawn_at__isnull=True)
+    return {str(u.pk): attachment_payload(u) for u in shown}

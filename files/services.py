@@ -3,25 +3,30 @@
 Unfinished bytes live in a partial file (files/partials.py). The request that writes the last
 byte finalises: it sniffs the type, checks images, and streams the file into Django's default
 storage under a random name. Only then is the upload an attachment.
+
+Attached to messages, a file lives as long as one of them does: deleting the last message that
+carries it withdraws it (served to nobody), and the expiry task deletes its bytes (files/jobs.py).
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 import filetype
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import User
 from core.errors import Conflict, PayloadTooLarge, Unprocessable
 from files import inspection
-from files.models import Upload
+from files.models import MessageAttachment, Upload
 from files.partials import current_offset, exclusive_partial, partial_path
 from files.selectors import upload_for_owner
 from files.tasks import make_thumbnail
@@ -121,3 +126,58 @@ def upload_terminate(*, user: User, upload_id: Any) -> None:
         raise Conflict("A finished upload is an attachment; it cannot be terminated.", code="upload_complete")
     partial_path(upload).unlink(missing_ok=True)
     upload.delete()
+
+
+def _upload_ids(raw: Iterable[str]) -> list[uuid.UUID]:
+    ids: list[uuid.UUID] = []
+    for value in raw:
+        try:
+            ids.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    return sorted(set(ids))
+
+
+def attach_to_message(*, room_id: int, message_id: str, upload_ids: Iterable[str]) -> None:
+    """Record which message carries these uploads, once MongoDB stored the post (again harmless).
+
+    A crash before this leaves a post without its rows; its deletion still finds its files, from
+    the ids on the message (withdraw_message_files).
+    """
+    ids = _upload_ids(upload_ids)
+    if not ids:
+        return
+    present = Upload.objects.filter(pk__in=ids, room_id=room_id).values_list("pk", flat=True)
+    MessageAttachment.objects.bulk_create(
+        [MessageAttachment(upload_id=pk, message_id=message_id) for pk in present], ignore_conflicts=True
+    )
+
+
+def withdraw_message_files(*, room_id: int, message_id: str, upload_ids: Iterable[str], now: datetime) -> int:
+    """A message carrying these uploads is being deleted: called before its tombstone is written.
+
+    Its links are marked withdrawn, and each upload that no other live message carries is withdrawn
+    (404 to everyone from this commit on). Returns how many uploads were withdrawn.
+    """
+    ids = _upload_ids(upload_ids)
+    if not ids:
+        return 0
+    with transaction.atomic():
+        # Locked in one order: two deletions of messages sharing a file each see the other's link.
+        rows = Upload.objects.select_for_update().filter(pk__in=ids, room_id=room_id).order_by("pk")
+        locked = list(rows.values_list("pk", flat=True))
+        if not locked:
+            return 0
+        MessageAttachment.objects.bulk_create(
+            [MessageAttachment(upload_id=pk, message_id=message_id, withdrawn_at=now) for pk in locked],
+            update_conflicts=True,
+            unique_fields=["upload", "message_id"],
+            update_fields=["withdrawn_at"],
+        )
+        still_carried = set(
+            MessageAttachment.objects.filter(upload_id__in=locked, withdrawn_at__isnull=True).values_list(
+                "upload_id", flat=True
+            )
+        )
+        orphaned = [pk for pk in locked if pk not in still_carried]
+        return Upload.objects.filter(pk__in=orphaned, withdrawn_at__isnull=True).update(withdrawn_at=now)

@@ -15,4 +15,5 @@ def make_thumbnail(upload_id: str) -> None:
 
 @shared_task(name="messaging.tasks.expire_uploads", ignore_result=True)
 def expire_uploads() -> int:
-    return jobs.expire_unfinished()
+    """Unfinished uploads past their expiry, and the bytes of withdrawn files (deleted messages')."""
+    return jobs.expire_unfinished() + jobs.purge_withdrawn()

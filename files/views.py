@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import request_user
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound, render_as_json
 from files import inspection, services
 from files.downloads import file_response
 from files.partials import current_offset
@@ -75,6 +75,7 @@ class UploadView(TusView):
     def get(self, request: Request, upload_id: str) -> Response:
         upload = upload_for_member(request_user(request), upload_id)
         if not upload.is_complete:
+            render_as_json(request)  # an error: JSON whatever Accept says, as raised ones
             return Response(
                 {"code": "upload_incomplete", "detail": "The upload is not complete yet."},
                 status=status.HTTP_409_CONFLICT,

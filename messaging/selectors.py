@@ -119,17 +119,28 @@ def thread_page(*, user: User, message_id: Any, after: Any = None, limit: Any = 
     return Page(results=message_payloads(replies), next_params=next_params)
 
 
-def message_revisions(*, user: User, message_id: Any) -> list[dict[str, Any]]:
-    """The earlier bodies of an edited message (`GET /api/messages/{id}/history`), oldest first."""
+def message_revisions(
+    *, user: User, message_id: Any, after: Any = None, limit: Any = None
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """A page of the earlier bodies of an edited message (`GET /api/messages/{id}/history`), oldest
+    first, and the query parameters of the next page (None on the last)."""
     message, membership = message_for_member(user, message_id)
     hidden = membership.room.edit_history_visibility == EditHistoryVisibility.MODERATORS
     # Owners and admins always see it, and authors always see their own earlier words.
     if hidden and membership.role not in MANAGER_ROLES and message.author_id != user.pk:
         raise Forbidden("In this room only owners and admins see edit history.", code="history_hidden")
-    return [
+    size = parse_limit(limit)
+    if after is not None and not isinstance(after, str):
+        after = None
+    records = store.revisions_of(message.id, after=after, limit=size + 1)
+    if records is None:
+        raise InvalidInput("after must come from a previous page's next.", fields={"after": ["Not a page cursor."]})
+    page = records[:size]
+    results = [
         {"body": record.body, "written_at": iso(record.written_at), "replaced_at": iso(record.replaced_at)}
-        for record in store.revisions_of(message.id)
+        for record in page
     ]
+    return results, ({"after": page[-1].key, "limit": size} if len(records) > size else None)
 
 
 def changes_since(room_id: int, after_version: int, upto_version: int) -> list[store.StoredMessage]:

@@ -5,11 +5,13 @@ The announcement (messaging.signals) is what reaches sockets (realtime) and the 
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from accounts.models import User
@@ -17,13 +19,16 @@ from core.errors import Forbidden, InvalidInput, NotFound
 from core.metrics import MESSAGES_POSTED
 from core.ratelimit import enforce_for_user, message_rate
 from files.selectors import validate_attachments
+from files.services import attach_to_message, withdraw_message_files
 from messaging import store
 from messaging.payloads import MessagePayload, message_payloads, one_message_payload
 from messaging.rendering import RenderedBody, render_body
 from messaging.selectors import message_for_member, message_or_404
 from messaging.signals import MessageChange, room_messages_changed
-from rooms.models import MANAGER_ROLES
-from rooms.selectors import member_ids_by_username, room_require_member
+from rooms.models import MANAGER_ROLES, Membership
+from rooms.selectors import member_ids_by_username, room_has_at_most, room_require_member
+
+logger = logging.getLogger(__name__)
 
 MAX_CLIENT_ID_LENGTH = 64
 MAX_EMOJI_LENGTH = 64
@@ -77,9 +82,21 @@ def validate_emoji(emoji: Any) -> str:
     return emoji
 
 
-def render_for_room(room_id: int, body: str) -> RenderedBody:
-    """Markdown to safe HTML, with `@name` resolved against the room's members only."""
-    return render_body(body, lambda names: member_ids_by_username(room_id, names))
+def render_for_room(membership: Membership, body: str) -> RenderedBody:
+    """Markdown to safe HTML, with `@name` resolved against the room's members only.
+
+    `@room` tells every member: in a room of more than ROOM_MENTION_MAX_MEMBERS only its owners
+    and admins may use it (403 `room_mention_not_allowed`), as Zulip does for wildcard mentions.
+    """
+    rendered = render_body(body, lambda names: member_ids_by_username(membership.room_id, names))
+    limit = settings.ROOM_MENTION_MAX_MEMBERS
+    moderator = membership.role in MANAGER_ROLES
+    if rendered.mentions_room and not moderator and not room_has_at_most(membership.room_id, limit):
+        raise Forbidden(
+            f"Only the room's owners and admins may notify everyone (@room) in a room of more than {limit} members.",
+            code="room_mention_not_allowed",
+        )
+    return rendered
 
 
 def message_post(
@@ -97,13 +114,14 @@ def message_post(
     cid = validate_client_id(client_id)
     if parent_id is not None and not isinstance(parent_id, str):
         raise InvalidInput("parent_id must be a message id.", fields={"parent_id": ["Must be a message id."]})
+    rendered = render_for_room(membership, text)
     enforce_for_user(user.pk, "message.post", message_rate())
     try:
         stored, created, parent = store.insert_message(
             room_id=membership.room_id,
             author_id=user.pk,
             body=text,
-            rendered=render_for_room(membership.room_id, text),
+            rendered=rendered,
             now=timezone.now(),
             parent_id=parent_id,
             client_id=cid,
@@ -122,6 +140,13 @@ def message_post(
         if parent is not None:
             changes.append(MessageChange(message=payloads[1], is_new=False))
         _announce(membership.room_id, changes)
+    try:
+        # PostgreSQL learns which message carries the files (the first one, for a repeated client_id).
+        # Without these rows the post still stands, and its own deletion still finds its files; only
+        # a file it shares with another message would go when that other one is deleted.
+        attach_to_message(room_id=membership.room_id, message_id=stored.id, upload_ids=stored.attachments)
+    except DatabaseError:
+        logger.warning("attachments of message %s not linked", stored.id, exc_info=True)
     return PostResult(message=payloads[0], created=created)
 
 
@@ -143,17 +168,19 @@ def _changed(room_id: int, updated: store.StoredMessage | None, fallback_id: str
 
 
 def message_edit(*, user: User, message_id: Any, body: Any) -> MessagePayload:
-    message, _ = message_for_member(user, message_id)
+    message, membership = message_for_member(user, message_id)
     if message.author_id != user.pk:
         raise Forbidden("Only the author can edit a message.", code="not_author")
     _require_live(message)
     text = validate_body(body)
+    rendered = render_for_room(membership, text)
+    enforce_for_user(user.pk, "message.edit", settings.EDIT_RATE_LIMIT)
     try:
         updated = store.edit_message(
             room_id=message.room_id,
             message_id=message.id,
             body=text,
-            rendered=render_for_room(message.room_id, text),
+            rendered=rendered,
             now=timezone.now(),
         )
     except store.MessageGone:
@@ -165,6 +192,7 @@ def message_react(*, user: User, message_id: Any, emoji: Any, present: bool) -> 
     message, _ = message_for_member(user, message_id)
     _require_live(message)
     glyph = validate_emoji(emoji)
+    enforce_for_user(user.pk, "message.react", settings.REACTION_RATE_LIMIT)
     try:
         updated = store.set_reaction(
             room_id=message.room_id,
@@ -195,8 +223,15 @@ def message_delete(*, user: User, message_id: Any) -> None:
             raise Forbidden("Only the author, the room's owners and admins can delete it.", code="not_allowed")
     if message.deleted:
         return  # deleting twice is harmless
+    enforce_for_user(user.pk, "message.edit", settings.EDIT_RATE_LIMIT)
+    now = timezone.now()
+    # Its files are withdrawn first, in PostgreSQL, then the tombstone is written: a crash between
+    # the two, or a tombstone that fails (503), leaves a live message whose files are gone (the
+    # caller asked for that; deleting again completes it), never a deleted message's file served.
+    # Edits change only the body: a message's attachments stay what it was posted with.
+    withdraw_message_files(room_id=message.room_id, message_id=message.id, upload_ids=message.attachments, now=now)
     try:
-        updated = store.delete_message(room_id=message.room_id, message_id=message.id, now=timezone.now())
+        updated = store.delete_message(room_id=message.room_id, message_id=message.id, now=now)
     except store.MessageGone:
         return
     _changed(message.room_id, updated, message.id)

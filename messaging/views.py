@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -39,10 +40,15 @@ def _require(data: dict[str, Any], *names: str) -> None:
 
 
 def page_response(request: Request, page: selectors.Page) -> Response:
+    return list_response(request, page.results, page.next_params)
+
+
+def list_response(request: Request, results: Sequence[Any], next_params: dict[str, Any] | None) -> Response:
+    """The contract's list shape, `next` the URL of the following page (None on the last)."""
     next_url = None
-    if page.next_params is not None:
-        next_url = request.build_absolute_uri(f"{request.path}?{urlencode(page.next_params)}")
-    return Response({"results": page.results, "next": next_url})
+    if next_params is not None:
+        next_url = request.build_absolute_uri(f"{request.path}?{urlencode(next_params)}")
+    return Response({"results": results, "next": next_url})
 
 
 HISTORY_PARAMETERS = [
@@ -136,10 +142,19 @@ class MessageReactView(APIView):
 class MessageRevisionsView(APIView):
     """`GET /api/messages/{id}/history`: the message's earlier bodies (its edit history)."""
 
-    @extend_schema(responses={200: page_of(RevisionSerializer, "RevisionPage")})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("after", OpenApiTypes.STR, description="From the previous page's `next`."),
+            HISTORY_PARAMETERS[2],
+        ],
+        responses={200: page_of(RevisionSerializer, "RevisionPage")},
+    )
     def get(self, request: Request, message_id: str) -> Response:
-        revisions = selectors.message_revisions(user=request_user(request), message_id=message_id)
-        return Response({"results": revisions, "next": None})
+        params = request.query_params
+        revisions, next_params = selectors.message_revisions(
+            user=request_user(request), message_id=message_id, after=params.get("after"), limit=params.get("limit")
+        )
+        return list_response(request, revisions, next_params)
 
 
 class MessageThreadView(APIView):

@@ -18,20 +18,24 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from accounts import revocations
+from accounts.authentication import forget_user
 from accounts.models import User
+from accounts.revocations import Revocation
 from accounts.serializers import user_payload
-from accounts.ws_auth import SocketAuthError, authenticate_socket
+from accounts.ws_auth import SocketAuthError, SocketIdentity, authenticate_socket
 from core import broadcast
 from core.blocking import off_loop
 from core.errors import ApiError, Forbidden, NotFound, as_api_error
 from core.metrics import SOCKETS_FELL_BEHIND, SOCKETS_OPEN
 from messaging import services, store
-from realtime import frames, presence
+from realtime import frames, presence, user_limits
 from realtime.client_frames import Refused, parse_client_frame
 from realtime.flood import FloodGate
 from realtime.hub import hub
 from realtime.outbox import Close, Outbox
 from realtime.selectors import changes_as_frames, room_is_small, users_by_id
+from rooms.models import Membership
 from rooms.selectors import membership_get, room_require_member
 
 logger = logging.getLogger(__name__)
@@ -51,6 +55,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     room_id: int
     user: User
     last_version: int = 0  # highest room version delivered to this socket, in order
+    access_epoch: int = 0  # revocations after this epoch may concern this socket
     push_presence: bool = False  # small rooms only (WS_PRESENCE_PUSH_LIMIT)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -82,9 +87,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self._holds = 1
         self._held: list[tuple[int, str]] = []
         try:
-            identity = await off_loop(authenticate_socket)(self.scope)
-            membership = await off_loop(room_require_member)(
-                identity.user, self.scope["url_route"]["kwargs"]["room_id"]
+            self.access_epoch, identity, membership = await off_loop(_admit)(
+                self.scope, self.scope["url_route"]["kwargs"]["room_id"]
             )
         except SocketAuthError as exc:
             self._close(code=exc.close_code, reason=exc.reason)
@@ -101,6 +105,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         self.user = identity.user
         self.room_id = membership.room_id
+        if settings.RATELIMIT_ENABLE:
+            self._counted = await user_limits.socket_allowed(self.user.pk, self.channel_name)
+            if not self._counted:
+                limit = settings.WS_MAX_SOCKETS_PER_USER
+                await self._send_frame(frames.error("too_many_sockets", f"At most {limit} open sockets per user."))
+                self._close(code=CLOSE_RATE_LIMITED, reason="too many sockets")
+                return
         since = self._query_since()
         if since == -1:
             await self._send_frame(frames.error("invalid_since", "since must be a non-negative integer"))
@@ -146,6 +157,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self._outbox.stop()  # from here on `closing`: no frame, no catch-up
         for task in getattr(self, "_tasks", []):
             task.cancel()
+        if getattr(self, "_counted", False):
+            await user_limits.socket_closed(self.user.pk, self.channel_name)
         if not getattr(self, "_joined", False):
             return
         SOCKETS_OPEN.dec()
@@ -166,7 +179,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not getattr(self, "_joined", False) or self._outbox.closing:
             return  # frames that were queued behind a close are not processed
-        if settings.RATELIMIT_ENABLE and not self._gate.allow():
+        # This socket's own bucket first (no round trip), then the user's over every process.
+        if settings.RATELIMIT_ENABLE and not (self._gate.allow() and await user_limits.frame_allowed(self.user.pk)):
             self._close(code=CLOSE_RATE_LIMITED, reason="too many frames")
             return
         frame = parse_client_frame(text_data, settings.WS_MAX_FRAME_BYTES)
@@ -234,10 +248,27 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     # --- server -> client ------------------------------------------------------------------
 
-    async def membership_revoked(self, event: dict[str, Any]) -> None:
-        if int(event["room_id"]) == self.room_id:
-            await self._send_frame(frames.error("not_a_member", "You are no longer a member of this room."))
-            self._close(code=CLOSE_FORBIDDEN, reason="removed from room")
+    async def access_revoked(self, event: dict[str, Any]) -> None:
+        """The channel layer's news of accounts/revocations.record (the hub's poll is the fallback)."""
+        room_id = event.get("room_id")
+        if room_id is None:
+            forget_user(self.user.pk)  # this process's REST requests see the change at once too
+        self.revoke(Revocation(epoch=0, user_id=self.user.pk, room_id=None if room_id is None else int(room_id)))
+
+    def revoke(self, revocation: Revocation) -> None:
+        """Close if `revocation` ends this socket's access: 4403 for this room, 4401 for the account."""
+        if self._outbox.closing or not revocation.covers(self.user.pk, self.room_id):
+            return
+        if revocation.room_id is None:
+            frame, close = (
+                frames.error("access_revoked", "Sign in again."),
+                Close(CLOSE_NOT_AUTHENTICATED, "signed out"),
+            )
+        else:
+            frame = frames.error("not_a_member", "You are no longer a member of this room.")
+            close = Close(CLOSE_FORBIDDEN, "removed from room")
+        logger.info("closing socket of user %s in room %s: access revoked", self.user.pk, self.room_id)
+        self._outbox.cut(broadcast.frame_text(frame), close)
 
     async def deliver_message_text(self, version: int, text: str) -> None:
         """A live `message.*` frame from the hub: sent if it is the next version, else a gap fill."""
@@ -341,6 +372,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def _write_close(self, close: Close) -> None:
         await self.close(code=close.code, reason=close.reason)
+
+
+def _admit(scope: dict[str, Any], room_id: Any) -> tuple[int, SocketIdentity, Membership]:
+    """Who connects to which room, in one trip off the loop. The revocation epoch is read first:
+    any revocation committed after it reaches this socket through the hub (realtime/hub.py)."""
+    epoch = revocations.current_epoch()
+    identity = authenticate_socket(scope)
+    return epoch, identity, room_require_member(identity.user, room_id)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -18,11 +18,14 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+from accounts import revocations
+from accounts.authentication import forget_user
 from accounts.models import User
+from accounts.revocations import Revocation
 from core import broadcast
 from core.blocking import off_loop
 from messaging import store
-from realtime import frames, presence
+from realtime import frames, presence, user_limits
 
 logger = logging.getLogger(__name__)
 
@@ -35,16 +38,22 @@ class LocalSocket(Protocol):
     channel_name: str
     last_version: int  # highest room version delivered, in order
     push_presence: bool
+    access_epoch: int  # the revocation epoch read before it authenticated
 
     async def deliver_message_text(self, version: int, text: str) -> None: ...
     async def send_text(self, text: str) -> None: ...
     def schedule_catch_up(self, upto_version: int) -> None: ...
+    def revoke(self, revocation: Revocation) -> None: ...
 
 
 class Hub:
     def __init__(self) -> None:
         self.rooms: dict[int, set[LocalSocket]] = {}
+        self.users: dict[int, set[LocalSocket]] = {}
         self.groups: dict[str, int] = {}
+        # Revocations read up to here (accounts/revocations.py); None while no socket is here.
+        self._epoch: int | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self._subscribed: dict[int, asyncio.Future[None]] = {}
         self._channel: str | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -54,9 +63,20 @@ class Hub:
         """Add a socket; returns once its room's events reach this process (or the layer is down)."""
         room_id = consumer.room_id
         self.rooms.setdefault(room_id, set()).add(consumer)
+        self.users.setdefault(consumer.user.pk, set()).add(consumer)
         loop = asyncio.get_running_loop()
         if self._ticker is None or self._ticker.done():
             self._ticker = loop.create_task(self._tick_forever())
+        if self._epoch is None:
+            self._epoch = consumer.access_epoch
+        elif consumer.access_epoch < self._epoch:
+            # Revocations were read while it authenticated, before it was here to be told.
+            missed = await off_loop(revocations.revocations_after)(consumer.access_epoch, user_id=consumer.user.pk)
+            for revocation in missed:
+                if revocation.epoch <= self._epoch:
+                    consumer.revoke(revocation)
+        if self._watcher is None or self._watcher.done():
+            self._watcher = loop.create_task(self._watch_revocations())
         subscribed = self._subscribed.get(room_id)
         if subscribed is None:
             subscribed = self._subscribed[room_id] = loop.create_future()
@@ -69,6 +89,13 @@ class Hub:
         await asyncio.shield(subscribed)
 
     async def unregister(self, consumer: LocalSocket) -> None:
+        own = self.users.get(consumer.user.pk)
+        if own is not None:
+            own.discard(consumer)
+            if not own:
+                del self.users[consumer.user.pk]
+                if not self.users:
+                    self._epoch = None
         sockets = self.rooms.get(consumer.room_id)
         if sockets is None:
             return
@@ -120,6 +147,27 @@ class Hub:
             except Exception as exc:  # noqa: BLE001 - a socket closing mid-send must not starve the others
                 logger.debug("delivery to a closing socket failed: %r", exc)
 
+    async def _watch_revocations(self) -> None:
+        while self.users:
+            await asyncio.sleep(settings.REVOCATION_POLL_SECONDS)
+            try:
+                await self.apply_revocations()
+            except Exception as exc:  # noqa: BLE001 - PostgreSQL away: try again next time
+                logger.warning("revocation poll failed: %r", exc)
+
+    async def apply_revocations(self) -> None:
+        """Close the local sockets that newly revoked access names (one indexed query)."""
+        if self._epoch is None:
+            return
+        for revocation in await off_loop(revocations.revocations_after)(self._epoch):
+            if revocation.room_id is None:
+                forget_user(revocation.user_id)
+            for consumer in list(self.users.get(revocation.user_id, ())):
+                if consumer.access_epoch < revocation.epoch:
+                    consumer.revoke(revocation)
+            if self._epoch is not None:
+                self._epoch = max(self._epoch, revocation.epoch)
+
     async def _tick_forever(self) -> None:
         while self.rooms:
             await asyncio.sleep(settings.WS_TICK_SECONDS)
@@ -144,6 +192,7 @@ class Hub:
     async def keep_presence(self, snapshot: dict[int, list[LocalSocket]]) -> None:
         backend = presence.backend()
         await backend.refresh([(c.room_id, c.user.pk, c.channel_name) for s in snapshot.values() for c in s])
+        await user_limits.backend().refresh([(c.user.pk, c.channel_name) for s in snapshot.values() for c in s])
         for room_id, user_id in await backend.sweep(list(snapshot)):
             if not any(consumer.push_presence for consumer in snapshot[room_id]):
                 continue

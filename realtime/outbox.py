@@ -82,6 +82,16 @@ class Outbox:
         self._ready.set()
         self._room.set()
 
+    def cut(self, last_words: str, close: Close) -> None:
+        """Drop what is queued (access ended: nothing more may reach the client), send `last_words`
+        and `close`."""
+        if self.closing:
+            return
+        self._queue.clear()
+        self._bytes = 0
+        self._append(last_words)
+        self.close(close)
+
     def stop(self) -> None:
         """The socket is gone: drop everything and end the writer."""
         self.closing = True

@@ -8,7 +8,6 @@ Without Redis (the embedded single-process mode) the same rules run on a dict.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any, Protocol
 
@@ -16,7 +15,7 @@ from django.conf import settings
 
 from accounts.models import User
 from accounts.serializers import user_payload
-from core import broadcast
+from core import async_redis, broadcast
 from realtime import frames
 
 
@@ -78,20 +77,9 @@ class RedisPresence:
     def __init__(self, url: str, ttl: float) -> None:
         self.url = url
         self.ttl = ttl
-        self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
 
     def _redis(self) -> Any:
-        import redis.asyncio as aioredis
-
-        loop = asyncio.get_running_loop()  # a client belongs to one event loop
-        client = self._clients.get(loop)
-        if client is None:
-            # Sync callers (async_to_sync) bring short-lived loops: forget the closed ones.
-            for stale in [known for known in self._clients if known.is_closed()]:
-                del self._clients[stale]
-            client = aioredis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
-            self._clients[loop] = client
-        return client
+        return async_redis.client(self.url)
 
     @staticmethod
     def _room_key(room_id: int) -> str:

@@ -9,7 +9,7 @@ from core.expiring import ExpiringMap
 from messaging import selectors
 from messaging.payloads import message_payloads
 from realtime import frames
-from rooms.models import Membership
+from rooms.selectors import room_has_at_most
 
 
 def changes_as_frames(
@@ -36,8 +36,7 @@ def room_is_small(room_id: int) -> bool:
     known = _room_sizes.get(room_id)
     if known is not None:
         return known
-    limit = settings.WS_PRESENCE_PUSH_LIMIT
-    small = Membership.objects.filter(room_id=room_id).values("id")[: limit + 1].count() <= limit
+    small = room_has_at_most(room_id, settings.WS_PRESENCE_PUSH_LIMIT)
     _room_sizes.put(room_id, small, settings.WS_TICK_SECONDS)
     return small
 

@@ -94,6 +94,11 @@ def member_counts(room_ids: list[int]) -> dict[int, int]:
     return {row["room_id"]: row["n"] for row in rows}
 
 
+def room_has_at_most(room_id: int, limit: int) -> bool:
+    """Whether the room has at most `limit` members, counted no further than that (bounded)."""
+    return Membership.objects.filter(room_id=room_id).values("id")[: limit + 1].count() <= limit
+
+
 def members_of_room(room_id: int) -> QuerySet[Membership]:
     return Membership.objects.filter(room_id=room_id).select_related("user")
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
-from core import broadcast
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.ids import parse_positive_id
+from core.ratelimit import enforce_for_user
 from rooms.models import MANAGER_ROLES, Membership, Role, Room
 from rooms.selectors import room_get_visible, room_require_member
 from rooms.signals import member_added
@@ -17,6 +18,7 @@ from rooms.signals import member_added
 
 def room_create(*, creator: User, name: str, description: str = "", is_private: bool = False) -> Membership:
     """The creator's owner membership (its `room` is the new room)."""
+    enforce_for_user(creator.pk, "room.create", settings.ROOM_CREATE_RATE_LIMIT)
     with transaction.atomic():
         room = Room.objects.create(name=name, description=description, is_private=is_private, created_by=creator)
         return Membership.objects.create(room=room, user=creator, role=Role.OWNER)
@@ -73,6 +75,7 @@ def member_add(
     if new_role == Role.OWNER and actor_membership.role != Role.OWNER:
         raise Forbidden("Only an owner can make owners.", code="owner_required")
     target = _user_by_id(user_id) if user_id is not None else _user_by_name(username)
+    enforce_for_user(actor.pk, "room.member_add", settings.INVITE_RATE_LIMIT)
     try:
         with transaction.atomic():
             membership = Membership.objects.create(room_id=actor_membership.room_id, user=target, role=new_role)
@@ -110,10 +113,9 @@ def member_remove(*, actor: User, room_id: Any, user_id: Any) -> None:
                 raise Forbidden("Only an owner can remove an owner.", code="owner_required")
         if target.role == Role.OWNER and not _other_owner_exists(rid, target.user_id):
             raise Conflict("A room always keeps an owner; name another owner first.", code="last_owner")
+        # rooms/receivers.py revokes the access in this transaction: the removed user's sockets
+        # close at once (channel layer), at the latest within REVOCATION_POLL_SECONDS.
         target.delete()
-        removed_user_id = target.user_id
-    # After the commit: open sockets of the removed user close within the signal's latency.
-    broadcast.notify(broadcast.user_group(removed_user_id), "membership.revoked", room_id=rid)
 
 
 def mark_read(*, user: User, room_id: Any, seq: int) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -8,6 +9,7 @@ from rest_framework.views import APIView
 
 from accounts.models import request_user
 from core.pagination import ResultsCursorPagination
+from core.ratelimit import enforce_for_user
 from core.schema import page_of
 from rooms import selectors, services
 from rooms.payloads import member_payload, room_payload, room_payloads
@@ -26,6 +28,7 @@ from rooms.serializers import (
 class RoomListCreateView(APIView):
     @extend_schema(operation_id="rooms_list", responses={200: RoomListSerializer})
     def get(self, request: Request) -> Response:
+        enforce_for_user(request_user(request).pk, "room.list", settings.ROOM_LIST_RATE_LIMIT)
         memberships = list(selectors.rooms_of_user(request_user(request)))
         return Response({"results": room_payloads((m.room, m) for m in memberships), "next": None})
 

@@ -77,6 +77,12 @@ def pytest_configure(config: pytest.Config) -> None:
         pytest.exit("The suite runs on PostgreSQL: set POSTGRESQL_URL (make test does).", returncode=2)
     if not settings.REDIS_URL:
         pytest.exit("The suite runs on Redis: set REDIS_URL (make test does).", returncode=2)
+    # The suite speaks plain http, to the test client and to the servers it starts (they inherit
+    # this environment): `make test` sets HTTPS=false; a bare `pytest` (or a .env) gets it here.
+    # tests/test_production_settings.py checks the TLS defaults in processes of their own.
+    os.environ["HTTPS"] = "false"
+    settings.SECURE_SSL_REDIRECT = settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False
+    settings.SECURE_HSTS_SECONDS = 0
 
 
 @pytest.fixture(scope="session")

@@ -77,6 +77,7 @@ def start_server(tmp: Path, *, redis_url: str | None = None, server: str = "", *
         "MONGODB_NAME": settings.MONGODB_NAME,
         "REDIS_URL": redis_url or settings.REDIS_URL,
         "SECRET_KEY": settings.SECRET_KEY,
+        "HTTPS": "false",  # plain http, as the tests speak to it
         "DB_CONN_MAX_AGE": "0",
         # Servers run as deployed, with the connection pool; the pytest process itself does not
         # (its async tests run the ORM on short-lived threads whose connections a pool never gets back).

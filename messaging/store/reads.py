@@ -7,8 +7,11 @@ and a busy production cluster, does slowly.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from operator import attrgetter
+from typing import Any
 
+from bson import ObjectId
 from pymongo import ASCENDING
 
 from messaging.store import connection
@@ -87,10 +90,43 @@ def count_unread(room_id: int, after_seq: int, last_seq: int, reader_id: int, ca
     return sum(1 for doc in cursor if doc["author_id"] != reader_id and not doc.get("deleted"))
 
 
-def revisions_of(message_id: str) -> list[Revision]:
-    """The message's earlier bodies, oldest first."""
+def revisions_of(message_id: str, *, after: str | None = None, limit: int = 50) -> list[Revision] | None:
+    """Up to `limit` of the message's earlier bodies, oldest first, after the revision whose `key`
+    is `after`; None when `after` is not a key. One range of the (message_id, replaced_at) index."""
     oid = parse_message_id(message_id)
     if oid is None:
         return []
-    cursor = connection.revisions().find({"message_id": oid}).sort("replaced_at", ASCENDING)
-    return [Revision(body=doc["body"], written_at=doc["written_at"], replaced_at=doc["replaced_at"]) for doc in cursor]
+    query: dict[str, Any] = {"message_id": oid}
+    if after is not None:
+        position = _revision_position(after)
+        if position is None:
+            return None
+        replaced_ms, revision_id = position
+        replaced_at = datetime.fromtimestamp(replaced_ms / 1000, UTC)
+        # Two edits in one millisecond are told apart by their ids.
+        query["$or"] = [
+            {"replaced_at": {"$gt": replaced_at}},
+            {"replaced_at": replaced_at, "_id": {"$gt": revision_id}},
+        ]
+    cursor = connection.revisions().find(query).sort([("replaced_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+    return [
+        Revision(
+            body=doc["body"],
+            written_at=doc["written_at"],
+            replaced_at=doc["replaced_at"],
+            key=f"{_millis(doc['replaced_at'])}-{doc['_id']}",
+        )
+        for doc in cursor
+    ]
+
+
+def _millis(moment: datetime) -> int:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return int(aware.timestamp() * 1000 + 0.5)
+
+
+def _revision_position(key: str) -> tuple[int, ObjectId] | None:
+    millis, _, raw_id = key.partition("-")
+    if not (millis.isascii() and millis.isdigit() and len(millis) <= 15 and ObjectId.is_valid(raw_id)):
+        return None
+    return int(millis), ObjectId(raw_id)

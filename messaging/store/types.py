@@ -57,6 +57,7 @@ class Revision:
     body: str
     written_at: datetime
     replaced_at: datetime
+    key: str = ""  # where the next page starts after this one (reads.revisions_of's `after`)
 
 
 @dataclass(frozen=True)
