@@ -43,3 +43,8 @@ bench: $(STAMP) services
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: deploy-check
+# The Docker deployment without a Docker engine: compose config, hadolint, the Caddyfile (deploy/check.sh).
+deploy-check: $(STAMP)
+	./deploy/check.sh

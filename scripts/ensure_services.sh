@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Start PostgreSQL and Redis on this machine when they are not already answering, and install
-# Debian's Chromium for the browser tests when it is missing (idempotent).
+# Debian's Chromium (browser tests) and Caddy (deploy/Caddyfile in front of the server in
+# tests/test_deploy.py, `make deploy-check`) when they are missing (idempotent).
 set -euo pipefail
 
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "installing Chromium (apt) for the browser tests"
+if ! command -v chromium >/dev/null 2>&1 || ! command -v caddy >/dev/null 2>&1; then
+  echo "installing Chromium and Caddy (apt) for the browser and deployment tests"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
+  apt-get install -y -qq chromium fonts-noto-color-emoji caddy >/dev/null
 fi
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then

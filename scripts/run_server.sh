@@ -2,7 +2,9 @@
 # `make run`: migrate, start what is missing (SecantusDB when MONGODB_URL is unset), serve on $PORT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=.venv/bin/python
+# VENV: the virtual environment to run from (the image has its own at /opt/venv).
+VENV="${VENV:-.venv}"
+PY="$VENV/bin/python"
 [ -f .env ] && set -a && . ./.env && set +a
 
 mkdir -p .data
@@ -59,7 +61,7 @@ if [ -n "${REDIS_URL:-}" ] && [ "${CELERY_TASK_ALWAYS_EAGER:-false}" != "true" ]
   # Search indexing and notices run after delivery in a Celery worker (with the periodic sweep).
   # RUN_WORKER=false when workers run elsewhere (docker-compose's `worker` service).
   echo "starting a Celery worker, restarted whenever it exits (log in .data/celery.log)"
-  supervise .venv/bin/celery -A chatproject worker -B -l WARNING --concurrency 1 -s .data/celerybeat-schedule \
+  supervise "$VENV/bin/celery" -A chatproject worker -B -l WARNING --concurrency 1 -s .data/celerybeat-schedule \
     >>.data/celery.log 2>&1 &
   CHILDREN+=($!)
 fi
@@ -68,10 +70,25 @@ PORT="${PORT:-8000}"
 # server's `frame_too_large` error frame and the socket stays open; a bigger one is cut (1009).
 WS_MAX_SIZE=$(( ${WS_MAX_FRAME_BYTES:-65536} * 2 ))
 echo "serving on http://127.0.0.1:${PORT}"
+# With nothing else started here (a container: the stores and the worker run elsewhere) the
+# server replaces this shell, so a stop signal reaches it and it shuts down gracefully.
+RUN=()
+[ "${#CHILDREN[@]}" -eq 0 ] && RUN=(exec)
 # ASGI_SERVER: see the README's Deployment section for what each is measured to do better.
 case "${ASGI_SERVER:-uvicorn}" in
-  uvicorn) .venv/bin/uvicorn --host "${HOST:-127.0.0.1}" --port "$PORT" --ws websockets-sansio --ws-max-size "$WS_MAX_SIZE" \
+  # X-Forwarded-For / -Proto are read only from FORWARDED_ALLOW_IPS (addresses or networks, comma-
+  # separated): the reverse proxy's address in a deployment, never "*" (any client could then claim
+  # any address, and the per-address limits would count nothing).
+  uvicorn) "${RUN[@]}" "$VENV/bin/uvicorn" --host "${HOST:-127.0.0.1}" --port "$PORT" --ws websockets-sansio --ws-max-size "$WS_MAX_SIZE" \
+    --proxy-headers --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" \
     --lifespan off --no-access-log chatproject.asgi:application ;;
-  daphne) .venv/bin/daphne -b "${HOST:-127.0.0.1}" -p "$PORT" chatproject.asgi:application ;;
+  # Daphne's --proxy-headers would take X-Forwarded-For from any peer (it has no list of trusted
+  # proxies), so it is not passed: behind a proxy every client is the proxy's address. Daphne is for
+  # running without a proxy; a proxied deployment serves with Uvicorn (README, Deployment).
+  daphne)
+    if [ -n "${FORWARDED_ALLOW_IPS:-}" ]; then
+      echo "FORWARDED_ALLOW_IPS is ignored with ASGI_SERVER=daphne: it reads no proxy headers" >&2
+    fi
+    "${RUN[@]}" "$VENV/bin/daphne" -b "${HOST:-127.0.0.1}" -p "$PORT" chatproject.asgi:application ;;
   *) echo "ASGI_SERVER must be uvicorn or daphne" >&2; exit 2 ;;
 esac
