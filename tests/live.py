@@ -27,6 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_database_url() -> str:
     db = connection.settings_dict
+    # pytest-django names the test database only once a test asks for one: without that, this would
+    # be the developer's own database. A server test must use `db`/`transactional_db` first.
+    assert str(db["NAME"]).startswith("test_"), "a live-server test needs the db or transactional_db fixture"
     user = db.get("USER") or "postgres"
     host = db.get("HOST") or "127.0.0.1"
     port = db.get("PORT") or 5432
