@@ -18,9 +18,9 @@ from core.ids import parse_count
 from core.raw_http import ASGIApp, Receive, Scope, Send, scope_header, send_json
 
 
-async def _too_large(send: Send, limit: int) -> None:
+async def _too_large(scope: Scope, send: Send, limit: int) -> None:
     body = {"code": "body_too_large", "detail": f"Request bodies are limited to {limit} bytes."}
-    await send_json(send, 413, body, {"Connection": "close"})
+    await send_json(scope, send, 413, body, {"Connection": "close"})
 
 
 def with_body_limit(app: ASGIApp, *, exempt: Callable[[Scope], bool]) -> ASGIApp:
@@ -31,7 +31,7 @@ def with_body_limit(app: ASGIApp, *, exempt: Callable[[Scope], bool]) -> ASGIApp
             return
         declared = parse_count(scope_header(scope, b"content-length"))
         if declared is not None and declared > limit:
-            await _too_large(send, limit)
+            await _too_large(scope, send, limit)
             return
         # Read the body here, never past the limit, then let Django read it from memory.
         received: list[Mapping[str, Any]] = []
@@ -43,7 +43,7 @@ def with_body_limit(app: ASGIApp, *, exempt: Callable[[Scope], bool]) -> ASGIApp
                 break
             size += len(message.get("body", b""))
             if size > limit:
-                await _too_large(send, limit)
+                await _too_large(scope, send, limit)
                 return
             if not message.get("more_body", False):
                 break

@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from core.errors import ServiceUnavailable, as_api_error
-
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+from core.request_id import HEADER, request_id
 
 
 class RequestIdMiddleware:
@@ -18,11 +15,10 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        request.request_id = request_id  # type: ignore[attr-defined]
+        this_id = request_id(request.headers.get(HEADER))
+        request.request_id = this_id  # type: ignore[attr-defined]
         response = self.get_response(request)
-        response["X-Request-ID"] = request_id
+        response[HEADER] = this_id
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:

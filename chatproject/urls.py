@@ -3,11 +3,12 @@
 from django.contrib import admin
 from django.contrib.auth.views import LoginView
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from accounts import pages as account_pages
 from accounts.login_limits import failed_logins_limited
 from chatproject import health
+from chatproject.api_docs import ApiDocsView
 from chatproject.monitoring import metrics_view
 from messaging import pages
 
@@ -31,7 +32,7 @@ urlpatterns = [
     path("", include("search.urls")),
     path("", include("realtime.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="docs"),
     path(
         "api-auth/login/",
         failed_logins_limited(LoginView.as_view(template_name="rest_framework/login.html")),

@@ -4,11 +4,16 @@
 - `document_errors`, a postprocessing hook: every operation lists the refusals it can answer, in
   the one error shape (`{"code", "detail", "fields"?}`), and the tus `HEAD`/`PATCH` of an upload,
   which are served outside Django's views (files/streaming.py), are described.
+- `name_path_parameters`, a preprocessing hook: a URL whose one kwarg is a different thing by
+  method (`/api/messages/{id}`) is documented as one path per thing, each parameter named for it.
+- `describe_path_parameters`, a postprocessing hook: every path parameter says what it is
+  (`PATH_PARAMETERS`).
 - `JWTBearerScheme`: the bearer authentication of the API (accounts.authentication).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -37,6 +42,13 @@ _ERROR_TEXT = {
     "422": "The file was refused (a polyglot, an image that does not decode or is too large).",
     "429": "Rate limited; see Retry-After.",
     "503": "A backing service is unavailable; try again shortly.",
+}
+# Every path parameter of the API, by name, and what it is (ids are strings, as in the payloads).
+PATH_PARAMETERS = {
+    "room_id": "A room id",
+    "message_id": "A message id",
+    "user_id": "A user id",
+    "upload_id": "An upload id",
 }
 _ALWAYS = ("400", "401", "403", "404", "405", "429", "503")
 _WITH_BODY = ("409", "413", "415")
@@ -127,6 +139,37 @@ def document_errors(result: dict[str, Any], generator: Any, request: Any, public
                 codes.append("416")
             for code, response in _error_responses(tuple(codes)).items():
                 operation["responses"].setdefault(code, response)
+    return result
+
+
+Endpoint = tuple[str, str, str, Callable[..., Any]]  # path, path regex, method, view callback
+
+
+def name_path_parameters(endpoints: list[Endpoint]) -> list[Endpoint]:
+    """Rename a URL kwarg per method where the view says what it is for each method: its
+    `path_parameter_names`, `{kwarg: {method: name}}` (RoomMessagesView: `ident` is a room id
+    for GET and POST, a message id for PUT and DELETE). The URL itself is unchanged; the schema
+    gets one path per name (`/api/messages/{room_id}/`, `/api/messages/{message_id}/`)."""
+    named = []
+    for path, path_regex, method, callback in endpoints:
+        names: dict[str, dict[str, str]] = getattr(getattr(callback, "cls", None), "path_parameter_names", {})
+        for kwarg, by_method in names.items():
+            if method in by_method:
+                path = path.replace(f"{{{kwarg}}}", f"{{{by_method[method]}}}")
+                path_regex = path_regex.replace(f"(?P<{kwarg}>", f"(?P<{by_method[method]}>")
+        named.append((path, path_regex, method, callback))
+    return named
+
+
+def describe_path_parameters(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """Each path parameter without a description gets its name's from `PATH_PARAMETERS`."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "path" and parameter["name"] in PATH_PARAMETERS:
+                    parameter.setdefault("description", PATH_PARAMETERS[parameter["name"]])
     return result
 
 

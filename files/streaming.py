@@ -53,7 +53,7 @@ def with_upload_routes(django_app: ASGIApp) -> ASGIApp:
             await tus_patch(scope, receive, send, match.group(1))
         elif method == "POST" and _FILES_PATH.match(path):
             if _content_length(scope) > settings.UPLOAD_MAX_SIZE:
-                await _reply(send, 413, {"code": "file_too_large", "detail": _too_large_detail()})
+                await _reply(scope, send, 413, {"code": "file_too_large", "detail": _too_large_detail()})
             elif await _authenticated(scope, send) is not None:
                 # Nobody unauthenticated gets to spool a file to this server's disk.
                 await django_app(scope, receive, send)
@@ -71,9 +71,9 @@ async def _authenticated(scope: Scope, send: Send) -> SocketIdentity | None:
     except SocketAuthError as refused:
         status = 403 if refused.close_code == 4403 else 401
         code = "not_authenticated" if status == 401 else "forbidden"
-        await _reply(send, status, {"code": code, "detail": refused.reason})
+        await _reply(scope, send, status, {"code": code, "detail": refused.reason})
     except DatabaseError:
-        await _reply(send, 503, {"code": "service_unavailable", "detail": "The database is unavailable."})
+        await _reply(scope, send, 503, {"code": "service_unavailable", "detail": "The database is unavailable."})
     return None
 
 
@@ -88,16 +88,16 @@ def _content_length(scope: Scope) -> int:
 
 
 async def _reply(
-    send: Send, status: int, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    scope: Scope, send: Send, status: int, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
 ) -> None:
-    await send_json(send, status, body, {**tus_headers(), **(headers or {})})
+    await send_json(scope, send, status, body, {**tus_headers(), **(headers or {})})
 
 
 async def tus_patch(scope: Scope, receive: Receive, send: Send, upload_id: str) -> None:
     try:
         require_tus_version(scope_header(scope, b"tus-resumable"))
     except ApiError as error:
-        await _reply(send, error.status, error.payload(), {"Tus-Version": TUS_VERSION})
+        await _reply(scope, send, error.status, error.payload(), {"Tus-Version": TUS_VERSION})
         return
     identity = await _authenticated(scope, send)
     if identity is None:
@@ -105,31 +105,35 @@ async def tus_patch(scope: Scope, receive: Receive, send: Send, upload_id: str) 
     try:
         upload = await off_loop(upload_for_owner)(identity.user, upload_id)
     except ApiError as error:
-        await _reply(send, error.status, error.payload())
+        await _reply(scope, send, error.status, error.payload())
         return
     except DatabaseError:
-        await _reply(send, 503, {"code": "service_unavailable", "detail": "The database is unavailable."})
+        await _reply(scope, send, 503, {"code": "service_unavailable", "detail": "The database is unavailable."})
         return
     content_type = (scope_header(scope, b"content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/offset+octet-stream":
-        await _reply(send, 415, {"code": "unsupported_media_type", "detail": "Use application/offset+octet-stream."})
+        await _reply(
+            scope, send, 415, {"code": "unsupported_media_type", "detail": "Use application/offset+octet-stream."}
+        )
         return
     offset = parse_count(scope_header(scope, b"upload-offset"))
     if offset is None:
-        await _reply(send, 400, {"code": "invalid_offset", "detail": "Upload-Offset must be a non-negative integer."})
+        await _reply(
+            scope, send, 400, {"code": "invalid_offset", "detail": "Upload-Offset must be a non-negative integer."}
+        )
         return
     remaining = upload.length - offset
     if _content_length(scope) > remaining:
-        await _reply(send, 413, {"code": "file_too_large", "detail": "The body goes past Upload-Length."})
+        await _reply(scope, send, 413, {"code": "file_too_large", "detail": "The body goes past Upload-Length."})
         return
     try:
         result = await _append(upload, offset, receive)
     except ApiError as error:
-        await _reply(send, error.status, error.payload(), offset_headers(upload))
+        await _reply(scope, send, error.status, error.payload(), offset_headers(upload))
         return
     if result is None:  # the client went away: what arrived is kept, nobody to answer
         return
-    await _reply(send, 204, None, offset_headers(upload, result))
+    await _reply(scope, send, 204, None, offset_headers(upload, result))
 
 
 async def _append(upload: Upload, offset: int, receive: Receive) -> int | None:

@@ -1,7 +1,11 @@
-"""The chat page: one server-rendered shell; plain JavaScript talks to the same API and socket as
-mobile clients do (session cookie + CSRF header for REST, the cookie and Origin for the socket)."""
+"""The chat page: rendered on the server first (the room list and the open room's page come in
+the HTML, from the same payloads as the API), then ES modules (static/chat/js/) take over with
+the same API and socket as mobile clients (session cookie + CSRF header, the cookie and Origin)."""
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -10,6 +14,10 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from accounts.models import User
+from core.errors import ApiError
+from messaging import selectors
+from rooms.payloads import room_payloads
+from rooms.selectors import room_get_visible, rooms_of_user
 
 
 @login_required(login_url="/login/")
@@ -17,13 +25,76 @@ from accounts.models import User
 def chat_page(request: HttpRequest, room_id: int | None = None) -> HttpResponse:
     user = request.user
     assert isinstance(user, User)
+    rooms = room_payloads((m.room, m) for m in rooms_of_user(user))
+    opened = _opened_room(user, room_id, request.GET.get("message")) if room_id else None
     config = {
         "user": {"id": str(user.pk), "username": user.username, "display_name": user.display_name},
         "room_id": str(room_id) if room_id else None,
         "max_body": settings.MESSAGE_MAX_LENGTH,
         "upload_chunk": 8 * 1024 * 1024,
+        "rooms": rooms,
+        # The page the HTML shows, for the script to take over (the timeline is the HTML's own).
+        "opened": {key: value for key, value in opened.items() if key != "timeline"} if opened else None,
     }
-    return render(request, "chat/app.html", {"config": config})
+    current = next((room for room in rooms if room["id"] == str(room_id)), None)
+    context = {"config": config, "rooms": rooms, "current": current, "opened": opened}
+    return render(request, "chat/app.html", context, status=404 if room_id and opened is None else 200)
+
+
+def _opened_room(user: User, room_id: int, message_id: str | None) -> dict[str, Any] | None:
+    """The open room's first page (around `message_id` when the link names one), or what keeps it
+    from being shown: `{"problem": "join"}` for a public room one is not in; None if it is unknown."""
+    try:
+        room, membership = room_get_visible(user, room_id)
+    except ApiError:
+        return None
+    if membership is None:
+        return {"problem": "join", "room": room_payloads([(room, None)])[0], "messages": [], "next": None}
+    try:
+        page = selectors.room_history(user=user, room_id=room_id, around=message_id) if message_id else None
+    except ApiError:
+        page = None  # a link to a message that is gone: the newest page instead
+        message_id = None
+    try:
+        page = page or selectors.room_history(user=user, room_id=room_id)
+    except ApiError:  # MongoDB away: the page's script loads the messages once it is back
+        return {"problem": "unavailable", "messages": [], "next": None, "timeline": []}
+    return {
+        "problem": None,
+        "messages": page.results,
+        "next": page.next_params,
+        "message_id": message_id,
+        "timeline": timeline(page.results, last_read_seq=membership.last_read_seq, me=str(user.pk)),
+    }
+
+
+GROUP_SECONDS = 5 * 60  # the same in static/chat/js/timeline.js
+
+
+def timeline(messages: list[Any], *, last_read_seq: int, me: str) -> list[dict[str, Any]]:
+    """Top-level messages with the day separators, the "new messages" line and author grouping
+    that the script draws too (so the first paint looks like what follows it)."""
+    items: list[dict[str, Any]] = []
+    previous: Any = None
+    marked = False
+    for message in messages:
+        if message.get("parent_id"):
+            continue
+        created = datetime.fromisoformat(message["created_at"])
+        if previous is None or created.date() != previous[1].date():
+            items.append({"kind": "day", "label": created.strftime("%A, %-d %B %Y")})
+            previous = None
+        if not marked and message["seq"] > last_read_seq and message["author"]["id"] != me:
+            items.append({"kind": "new"})
+            marked = True
+        grouped = (
+            previous is not None
+            and previous[0] == message["author"]["id"]
+            and (created - previous[1]).total_seconds() < GROUP_SECONDS
+        )
+        items.append({"kind": "message", "message": message, "grouped": grouped, "time": created.strftime("%H:%M")})
+        previous = (message["author"]["id"], created)
+    return items
 
 
 def home(request: HttpRequest) -> HttpResponse:

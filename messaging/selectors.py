@@ -70,13 +70,19 @@ def parse_limit(raw: Any) -> int:
     return limit
 
 
-def room_history(*, user: User, room_id: Any, before: Any = None, after: Any = None, limit: Any = None) -> Page:
+def room_history(
+    *, user: User, room_id: Any, before: Any = None, after: Any = None, limit: Any = None, around: Any = None
+) -> Page:
     """A page of the room in ascending `seq`.
 
     No cursor: the newest page, `next` pointing older. `before=B`: the page just older than B,
-    `next` older still. `after=A`: the page just newer than A, `next` newer still.
+    `next` older still. `after=A`: the page just newer than A, `next` newer still. `around=M` (a
+    message id): the page with M (or, for a reply, its thread's first message) in the middle, `next`
+    pointing older; newer pages come with `after=` the page's last `seq` (a link to a message).
     """
     membership = room_require_member(user, room_id)
+    if around is not None:
+        return _page_around(membership.room_id, around, parse_limit(limit))
     before_seq = parse_non_negative("before", before)
     after_seq = parse_non_negative("after", after)
     size = parse_limit(limit)
@@ -105,6 +111,22 @@ def room_history(*, user: User, room_id: Any, before: Any = None, after: Any = N
     if next_params is not None:
         next_params["limit"] = size
     messages = page_cache.messages(rid, first, last, head=head)
+    return Page(results=message_payloads(messages), next_params=next_params)
+
+
+def _page_around(room_id: int, message_id: Any, size: int) -> Page:
+    message = store.get_message(str(message_id))
+    if message is None or message.room_id != room_id:
+        raise _no_such_message()
+    if message.parent_id is not None:
+        parent = store.get_message(message.parent_id)
+        message = parent if parent is not None else message
+    head = store.room_heads([room_id]).get(room_id)
+    last_seq = head.last_seq if head else message.seq
+    first = max(1, min(message.seq - size // 2, last_seq - size + 1))
+    last = min(last_seq, first + size - 1)
+    messages = page_cache.messages(room_id, first, last, head=head)
+    next_params = {"before": first, "limit": size} if first > 1 else None
     return Page(results=message_payloads(messages), next_params=next_params)
 
 

@@ -25,6 +25,7 @@ from messaging.payloads import MessagePayload, message_payloads, one_message_pay
 from messaging.rendering import RenderedBody, render_body
 from messaging.selectors import message_for_member, message_or_404
 from messaging.signals import MessageChange, room_messages_changed
+from notifications.services import forget_message
 from rooms.models import MANAGER_ROLES, Membership
 from rooms.selectors import member_ids_by_username, room_has_at_most, room_require_member
 
@@ -230,6 +231,7 @@ def message_delete(*, user: User, message_id: Any) -> None:
     # caller asked for that; deleting again completes it), never a deleted message's file served.
     # Edits change only the body: a message's attachments stay what it was posted with.
     withdraw_message_files(room_id=message.room_id, message_id=message.id, upload_ids=message.attachments, now=now)
+    forget_message(message.id)  # its words leave the notices too
     try:
         updated = store.delete_message(room_id=message.room_id, message_id=message.id, now=now)
     except store.MessageGone:

@@ -55,6 +55,11 @@ HISTORY_PARAMETERS = [
     OpenApiParameter("before", OpenApiTypes.INT, description="Only messages with a smaller seq."),
     OpenApiParameter("after", OpenApiTypes.INT, description="Only messages with a larger seq."),
     OpenApiParameter("limit", OpenApiTypes.INT, description="Page size, 1 to 200 (default 50)."),
+    OpenApiParameter(
+        "around",
+        OpenApiTypes.STR,
+        description="A message id: the page with that message (a reply: its thread) in the middle.",
+    ),
 ]
 SEARCH_PARAMETERS = [
     OpenApiParameter(
@@ -70,6 +75,9 @@ SEARCH_PARAMETERS = [
 
 class RoomMessagesView(APIView):
     """`/api/messages/{id}`: GET and POST take a room id, PUT and DELETE a message id (docs/api.md)."""
+
+    # One URL kwarg, two things: the schema names it for what each method takes (core.schema).
+    path_parameter_names = {"ident": {"GET": "room_id", "POST": "room_id", "PUT": "message_id", "DELETE": "message_id"}}
 
     @extend_schema(parameters=HISTORY_PARAMETERS + SEARCH_PARAMETERS[:2], responses={200: MessagePageSerializer})
     def get(self, request: Request, ident: str) -> Response:
@@ -89,6 +97,7 @@ class RoomMessagesView(APIView):
             before=params.get("before"),
             after=params.get("after"),
             limit=params.get("limit"),
+            around=params.get("around"),
         )
         return page_response(request, page)
 

@@ -20,6 +20,9 @@ class Notification(models.Model):
     )
     created_at = models.DateTimeField()
     read = models.BooleanField(default=False)
+    # The start of the message as it was when the notice was made, so a list of notices needs no
+    # message reads; cleared when the message is deleted.
+    excerpt = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         indexes = [models.Index(fields=["user", "-created_at", "-id"], name="notification_user_time")]

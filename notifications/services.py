@@ -13,6 +13,8 @@ from core.errors import InvalidInput
 from notifications.models import Notification, NotificationType
 from rooms.models import Membership
 
+EXCERPT_LENGTH = 200
+
 
 @dataclass(frozen=True)
 class MessageNotice:
@@ -22,6 +24,7 @@ class MessageNotice:
     at: datetime  # when the message said it (its edit, for a mention added by an edit)
     user_ids: frozenset[int]
     everyone: bool = False  # @room: every member but the author
+    excerpt: str = ""  # the start of the message's text
 
 
 def record_notices(room_id: int, notices: list[MessageNotice]) -> None:
@@ -42,11 +45,17 @@ def record_notices(room_id: int, notices: list[MessageNotice]) -> None:
             message_id=notice.message_id,
             actor_id=notice.author_id,
             created_at=notice.at,
+            excerpt=notice.excerpt[:EXCERPT_LENGTH],
         )
         for notice in notices
         for user_id in sorted((members if notice.everyone else notice.user_ids & members) - {notice.author_id})
     ]
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def forget_message(message_id: str) -> None:
+    """A deleted message's words leave its notices too."""
+    Notification.objects.filter(message_id=message_id).exclude(excerpt="").update(excerpt="")
 
 
 def notify_invite(*, user_id: int, room_id: int, actor_id: int) -> None:

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import request_user
+from accounts.serializers import UserSerializer, user_payload
 from core.errors import InvalidInput
 from core.pagination import ResultsCursorPagination
 from core.schema import page_of
@@ -24,6 +25,8 @@ class NotificationSerializer(serializers.Serializer):
     room_id = serializers.CharField()
     message_id = serializers.CharField(required=False)
     actor_id = serializers.CharField(allow_null=True)
+    actor = UserSerializer(allow_null=True, help_text="Who mentioned, replied or added you (null: account gone).")
+    excerpt = serializers.CharField(help_text="The start of the message when the notice was made ('' for invites).")
     created_at = serializers.DateTimeField()
     read = serializers.BooleanField()
 
@@ -39,6 +42,8 @@ def notification_payload(notice: Notification) -> dict[str, Any]:
         "type": notice.type,
         "room_id": str(notice.room_id),
         "actor_id": str(notice.actor_id) if notice.actor_id is not None else None,
+        "actor": user_payload(notice.actor) if notice.actor is not None else None,
+        "excerpt": notice.excerpt,
         "created_at": iso(notice.created_at),
         "read": notice.read,
     }
@@ -57,7 +62,7 @@ class NotificationListView(APIView):
         paginator = NotificationPagination()
         user = request_user(request)
         # Only rooms the caller is still in: a notice must not keep showing a room one has left.
-        notices = Notification.objects.filter(
+        notices = Notification.objects.select_related("actor").filter(
             user_id=user.pk, room_id__in=Membership.objects.filter(user_id=user.pk).values("room_id")
         )
         if request.query_params.get("unread") in ("1", "true"):

@@ -33,6 +33,7 @@ def room_payloads(rooms: Iterable[tuple[Room, Membership | None]]) -> list[dict[
                 "role": membership.role if membership is not None else None,
                 "unread_count": seen.unread_count,
                 "last_seq": seen.last_seq,
+                "last_read_seq": membership.last_read_seq if membership is not None else 0,
                 "edit_history_visibility": room.edit_history_visibility,
             }
         )

@@ -33,6 +33,7 @@ class RoomSerializer(serializers.Serializer):
         help_text="Others' messages among the newest UNREAD_COUNT_CAP (default 1000) unread ones."
     )
     last_seq = serializers.IntegerField()
+    last_read_seq = serializers.IntegerField(help_text="The caller's read marker (0 for non-members).")
     edit_history_visibility = serializers.ChoiceField(choices=EditHistoryVisibility.choices)
 
 

@@ -143,4 +143,5 @@ def _notice(kind: str, message: store.StoredMessage, user_ids: frozenset[int], e
         at=message.edited_at or message.created_at,
         user_ids=user_ids,
         everyone=everyone,
+        excerpt=" ".join(message.body.split())[:200],
     )

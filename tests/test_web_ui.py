@@ -43,7 +43,13 @@ def sign_up(context: BrowserContext, server: ServerProcess, username: str) -> Pa
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign up").click()
     expect(page).to_have_url(re.compile(r"/chat/$"))
+    live(page)
     return page
+
+
+def live(page: Page) -> None:
+    """Wait for the page's scripts to have taken over the server-rendered page."""
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
 
 
 def send(page: Page, text: str) -> None:
@@ -81,6 +87,7 @@ def test_two_people_chat_and_an_offline_one_catches_up_without_doubles(
     bob_page.get_by_label("Username").fill("bob_ui")
     bob_page.get_by_label("Password").fill(PASSWORD)
     bob_page.get_by_role("button", name="Sign up").click()
+    live(bob_page)
     bob_page.get_by_label("Room id to join").fill(room_id)
     bob_page.get_by_role("button", name="Join").click()
     expect(bob_page.locator("#connection-status")).to_have_text("Connected")
@@ -162,10 +169,12 @@ def test_edit_react_thread_search_and_upload(browser: Browser, ui_server: Server
     edited.hover()
     edited.get_by_role("button", name="Reply").click()
     expect(page.locator("#side-title")).to_have_text("Thread")
-    send(page, "looks good")
+    thread_box = page.get_by_label("Thread reply")
+    thread_box.fill("looks good")
+    thread_box.press("Enter")
     expect(page.locator("#side-body .message", has_text="looks good")).to_have_count(1)
-    edited.hover()
-    expect(edited.get_by_role("button", name="1 reply")).to_be_visible()
+    expect(edited.get_by_role("button", name="1 reply")).to_be_visible()  # without hovering
+    expect(bodies(page, "looks good")).to_have_count(0)  # the reply stays in the thread
     shot(page, "05-thread")
 
     # Search ignores accents and highlights.

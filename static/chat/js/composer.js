@@ -1,0 +1,60 @@
+// The room's composer and the thread panel's: Enter sends, Shift+Enter is a new line; what is
+// sent goes into the outbox first (it survives a reload) and then over the socket.
+import { $, showError } from "./dom.js";
+import * as connection from "./connection.js";
+import * as mentions from "./mentions.js";
+import * as outbox from "./outbox.js";
+import { app, on } from "./state.js";
+
+let typingSentAt = 0;
+
+function grow(input) {
+  input.style.height = "auto";
+  input.style.height = `${Math.min(200, input.scrollHeight)}px`;
+}
+
+// A composer over `form`/`input`; `parentId()` names the thread it replies in (null: the room).
+export function attachComposer(form, input, parentId) {
+  const error = form.querySelector(".form-error");
+  mentions.attach(input);
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); form.requestSubmit(); }
+  });
+  input.addEventListener("input", () => {
+    grow(input);
+    showError(error, "");
+    const now = Date.now();
+    if (input.value && now - typingSentAt > 3000 && connection.send({ type: "typing", state: "start" })) typingSentAt = now;
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!app.roomId) { showError(error, "Open a room first."); return; }
+    const text = input.value;
+    if (!text.trim()) return;
+    if (text.length > app.config.max_body) {
+      showError(error, `A message holds at most ${app.config.max_body} characters (this one has ${text.length}).`);
+      return;
+    }
+    outbox.add(app.roomId, text, parentId());
+    input.value = "";
+    grow(input);
+    showError(error, "");
+    if (typingSentAt) connection.send({ type: "typing", state: "stop" });
+    typingSentAt = 0;
+    connection.flush();
+  });
+}
+
+export function setEnabled(enabled, roomName = "") {
+  const input = $("message-input");
+  input.disabled = !enabled;
+  $("send-button").disabled = !enabled;
+  $("file-input").disabled = !enabled;
+  input.placeholder = enabled ? `Message #${roomName}` : "Open a room to write";
+  input.title = enabled ? "Enter sends, Shift+Enter starts a new line" : "";
+}
+
+export function install() {
+  attachComposer($("composer"), $("message-input"), () => null);
+  on("error", (text) => showError($("composer-error"), text));
+}

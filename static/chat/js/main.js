@@ -1,0 +1,230 @@
+// The web chat: the server rendered the first page; these modules take it over and keep it live
+// over the same REST API and WebSocket protocol as mobile clients. Nothing typed is lost: every
+// send waits in the outbox (outbox.js) until its ack, and a dropped socket resumes by itself.
+import { api, detail } from "./api.js";
+import * as composer from "./composer.js";
+import * as connection from "./connection.js";
+import { closePopover, popoverOpen } from "./dialogs.js";
+import { $, displayName, el, showError } from "./dom.js";
+import { forgetMembers } from "./mentions.js";
+import * as outbox from "./outbox.js";
+import * as panels from "./panels.js";
+import * as rooms from "./rooms.js";
+import * as side from "./side.js";
+import { app, emit, on } from "./state.js";
+import * as threads from "./threads.js";
+import * as timeline from "./timeline.js";
+import * as uploads from "./uploads.js";
+
+const typing = new Map(); // user id -> {name, at}
+
+function setTitle() {
+  const room = app.rooms.get(app.roomId);
+  const unread = rooms.totalUnread() + (app.unreadNotices || 0);
+  document.title = `${unread ? `(${unread}) ` : ""}${room ? `${room.name} · ` : ""}Chat`;
+}
+
+function showPane(roomName) {
+  $("room-title").textContent = roomName;
+  $("members-button").hidden = $("leave-button").hidden = !app.roomId;
+  composer.setEnabled(Boolean(app.roomId) && app.role !== null, roomName);
+  document.body.classList.toggle("room-open", Boolean(app.roomId));
+}
+
+function hint(text, ...extra) {
+  $("messages").replaceChildren(el("p", { class: "hint" }, text, ...extra));
+}
+
+function closeRoom({ push = true } = {}) {
+  connection.close();
+  emit("room-closed");
+  app.roomId = null;
+  app.role = null;
+  app.online = new Set();
+  connection.setStatus("");
+  if (push) history.pushState(null, "", "/chat/");
+  showPane("Pick a room");
+  hint("Pick a room on the left, or create one.");
+  rooms.renderRooms();
+  rooms.renderOnline();
+  setTitle();
+}
+
+async function openRoom({ roomId, messageId = null, push = true, initial = null, reloadRooms = false, replace = false }) {
+  if (reloadRooms) await rooms.loadRooms();
+  connection.close();
+  emit("room-closed");
+  forgetMembers();
+  typing.clear();
+  renderTyping();
+  app.roomId = roomId;
+  const room = app.rooms.get(roomId);
+  app.role = room?.role ?? null;
+  app.online = new Set();
+  const url = `/chat/${roomId}/${messageId ? `?message=${encodeURIComponent(messageId)}` : ""}`;
+  if (replace) history.replaceState(null, "", url);
+  else if (push) history.pushState(null, "", url);
+  showPane(room ? room.name : `Room ${roomId}`);
+  rooms.renderRooms();
+  setTitle();
+  let page = initial && !initial.problem ? { results: initial.messages, next: initial.next } : null;
+  if (initial?.problem === "join") {
+    hint("You are not in this room. ", el("button", { type: "button", class: "link", "data-join": roomId }, "Join it"));
+    $("room-title").textContent = initial.room.name;
+    return;
+  }
+  if (!page) {
+    const query = messageId ? `around=${encodeURIComponent(messageId)}&limit=50` : "limit=50";
+    const found = await api("GET", `/api/messages/${roomId}?${query}`);
+    if (app.roomId !== roomId) return;
+    if (!found.ok) {
+      if (found.status === 403) hint("You are not in this room. ", el("button", { type: "button", class: "link", "data-join": roomId }, "Join it"));
+      else if (found.status === 404 && messageId) { openRoom({ roomId, push: false, replace: true }); return; }
+      else hint(found.status === 404 ? "No such room." : detail(found, "Messages cannot be loaded right now."));
+      composer.setEnabled(false);
+      return;
+    }
+    page = found.data;
+  }
+  const highlight = messageId || initial?.message_id || null;
+  timeline.reset(roomId, page, { lastReadSeq: room?.last_read_seq ?? 0, highlight, around: Boolean(highlight) });
+  timeline.render({ toBottom: !highlight });
+  if (highlight) timeline.scrollToHighlight();
+  loadPresence(roomId);
+  connection.open(roomId, timeline.view.version, onFrame);
+  outbox.flushOtherRooms();
+  if (!window.matchMedia("(max-width: 720px)").matches) $("message-input").focus();
+}
+
+async function loadPresence(roomId) {
+  const found = await api("GET", `/api/rooms/${roomId}/presence`);
+  if (!found.ok || roomId !== app.roomId) return;
+  for (const user of found.data.results) app.online.add(user.id);
+  rooms.renderOnline();
+}
+
+// --- live frames ----------------------------------------------------------------------------------
+function onFrame(frame) {
+  switch (frame.type) {
+    case "connection.open":
+      app.online.add(app.me.id);
+      rooms.renderOnline();
+      break;
+    case "connection.closed":
+      app.online.delete(app.me.id);
+      rooms.renderOnline();
+      timeline.render();
+      break;
+    case "message.new":
+    case "message.updated": {
+      connection.seen(frame.message.version);
+      const isNew = frame.type === "message.new";
+      const changed = timeline.arrived(frame.message, isNew);
+      if (changed) threads.render();
+      const room = app.rooms.get(app.roomId);
+      if (room && isNew && !frame.message.parent_id) room.last_seq = Math.max(room.last_seq, frame.message.seq);
+      if (isNew) markRead();
+      break;
+    }
+    case "message.ack":
+      connection.seen(frame.message.version);
+      outbox.done(frame.client_id);
+      timeline.upsert(frame.message);
+      timeline.render({ toBottom: !frame.message.parent_id });
+      threads.render();
+      break;
+    case "sync.done":
+      connection.seen(frame.version);
+      markRead();
+      break;
+    case "typing":
+      if (frame.state === "start") typing.set(frame.user.id, { name: displayName(frame.user), at: Date.now() });
+      else typing.delete(frame.user.id);
+      renderTyping();
+      break;
+    case "presence":
+      if (frame.status === "online") app.online.add(frame.user.id); else app.online.delete(frame.user.id);
+      emit("presence");
+      break;
+    case "error":
+      if (frame.client_id && outbox.get(frame.client_id)) outbox.failed(frame.client_id, frame.detail);
+      else showError($("composer-error"), frame.detail);
+      break;
+    default:
+      break;
+  }
+}
+
+function renderTyping() {
+  const now = Date.now();
+  for (const [id, entry] of typing) if (now - entry.at > 8000) typing.delete(id);
+  const names = [...typing.values()].map((entry) => entry.name);
+  $("typing").textContent = names.length ? `${names.join(", ")} ${names.length === 1 ? "is" : "are"} typing…` : "";
+}
+
+let readTimer = null;
+function markRead() {
+  clearTimeout(readTimer);
+  if (document.visibilityState !== "visible" || timeline.view.hasNewer) return;
+  const roomId = app.roomId;
+  readTimer = setTimeout(() => {
+    const list = $("messages");
+    if (roomId !== app.roomId || list.scrollHeight - list.scrollTop - list.clientHeight > 48) return;
+    const seq = timeline.view.lastSeq;
+    const room = app.rooms.get(roomId);
+    if (seq > 0 && room && seq > (room.last_read_seq || 0)) {
+      api("POST", `/api/rooms/${roomId}/read`, { seq });
+      room.last_read_seq = seq;
+    }
+    if (room && room.unread_count) { room.unread_count = 0; rooms.renderRooms(); }
+  }, 500);
+}
+
+// --- wiring ---------------------------------------------------------------------------------------
+function install() {
+  side.install();
+  timeline.install();
+  composer.install();
+  threads.install();
+  rooms.install();
+  panels.install();
+  uploads.install();
+  on("open-room", openRoom);
+  on("close-room", () => closeRoom());
+  on("message", (message) => { timeline.upsert(message); timeline.render(); threads.render(); });
+  on("redraw", () => { timeline.render(); threads.render(); });
+  on("outbox", ({ roomId, flush }) => {
+    if (roomId === app.roomId) { timeline.render({ toBottom: true }); threads.render(); }
+    if (flush) { connection.flush(); outbox.flushOtherRooms(); }
+  });
+  on("unread-changed", setTitle);
+  on("at-bottom", markRead);
+  $("back-to-rooms").addEventListener("click", () => closeRoom());
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    if (popoverOpen()) { closePopover(); return; }
+    if (!$("side").hidden) side.closeSide();
+  });
+  window.addEventListener("popstate", () => {
+    const match = location.pathname.match(/^\/chat\/(\d+)\/?$/);
+    const messageId = new URLSearchParams(location.search).get("message");
+    if (match) openRoom({ roomId: match[1], messageId, push: false }); else closeRoom({ push: false });
+  });
+  document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible" && app.roomId) markRead(); });
+  window.addEventListener("online", () => outbox.flushOtherRooms());
+  setInterval(renderTyping, 2000);
+  // Other rooms' badges and the notification count (the user stream will push them instead).
+  setInterval(() => { rooms.loadRooms(); panels.loadNotificationCount(); outbox.flushOtherRooms(); }, 30000);
+}
+
+install();
+app.rooms = new Map(app.config.rooms.map((room) => [room.id, room]));
+rooms.renderRooms();
+panels.loadNotificationCount();
+if (app.config.room_id) {
+  const messageId = new URLSearchParams(location.search).get("message");
+  openRoom({ roomId: app.config.room_id, messageId, push: false, initial: app.config.opened });
+} else {
+  closeRoom({ push: false });
+}
+document.body.dataset.ready = "true"; // the page is live (tests wait for this)

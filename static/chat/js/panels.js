@@ -1,0 +1,99 @@
+// The side panel's lists: search results, notifications and a message's edit history. Search
+// results and notifications go to the message itself (/chat/<room>/?message=<id>).
+import { api, detail } from "./api.js";
+import { $, displayName, el, fullTime } from "./dom.js";
+import { body, openSide } from "./side.js";
+import { app, emit, on } from "./state.js";
+
+function highlighted(text, ranges) {
+  const node = el("p", { class: "snippet" });
+  let position = 0;
+  for (const [start, end] of ranges) {
+    node.append(text.slice(position, start), el("mark", {}, text.slice(start, end)));
+    position = end;
+  }
+  node.append(text.slice(position));
+  return node;
+}
+
+const roomName = (roomId) => app.rooms.get(roomId)?.name ?? `room ${roomId}`;
+
+function result(onOpen, ...children) {
+  return el("article", { class: "result", tabindex: "0", role: "link", onclick: onOpen,
+    onkeydown: (event) => { if (event.key === "Enter") onOpen(); } }, ...children);
+}
+
+async function search(query) {
+  openSide("search", "Search");
+  body().replaceChildren(el("p", { class: "hint" }, "Searching…"));
+  const found = await api("GET", `/api/search?q=${encodeURIComponent(query)}`);
+  if (!found.ok) { body().replaceChildren(el("p", { class: "form-error", role: "alert" }, detail(found, "Search failed."))); return; }
+  if (!found.data.results.length) { body().replaceChildren(el("p", { class: "hint" }, "Nothing found.")); return; }
+  body().replaceChildren(...found.data.results.map((message) => result(
+    () => emit("open-room", { roomId: message.room_id, messageId: message.id }),
+    el("header", {}, el("strong", {}, displayName(message.author)), " in ", el("em", {}, roomName(message.room_id)),
+      " ", el("time", { datetime: message.created_at, title: fullTime(message.created_at) }, new Date(message.created_at).toLocaleDateString())),
+    highlighted(message.body, message.highlights || []))));
+}
+
+export async function loadNotificationCount() {
+  const found = await api("GET", "/api/notifications/?unread=true&limit=100");
+  if (!found.ok) return;
+  const badge = $("notification-count");
+  badge.hidden = !found.data.results.length;
+  badge.textContent = found.data.results.length >= 100 ? "99+" : String(found.data.results.length);
+  app.unreadNotices = found.data.results.length;
+  emit("unread-changed");
+}
+
+const DESCRIBE = { mention: "mentioned you in", reply: "replied to you in", invite: "added you to" };
+
+async function notifications() {
+  openSide("notifications", "Notifications");
+  const found = await api("GET", "/api/notifications/?limit=50");
+  if (!found.ok) return;
+  const items = found.data.results.map((notice) => {
+    const who = notice.actor ? displayName(notice.actor) : "Someone";
+    const node = result(async () => {
+      await api("POST", "/api/notifications/read", { ids: [notice.id] });
+      loadNotificationCount();
+      emit("open-room", { roomId: notice.room_id, messageId: notice.message_id || null, reloadRooms: !app.rooms.has(notice.room_id) });
+    }, el("p", {}, el("strong", {}, who), ` ${DESCRIBE[notice.type] || notice.type} `, el("em", {}, roomName(notice.room_id))),
+    notice.excerpt ? el("p", { class: "snippet" }, notice.excerpt) : null,
+    el("time", { datetime: notice.created_at, title: fullTime(notice.created_at) }, new Date(notice.created_at).toLocaleString()));
+    if (!notice.read) node.classList.add("unread");
+    return node;
+  });
+  const markAll = el("button", { type: "button", class: "link", onclick: async () => {
+    await api("POST", "/api/notifications/read", { all: true });
+    loadNotificationCount();
+    notifications();
+  } }, "Mark all read");
+  body().replaceChildren(markAll, ...(items.length ? items : [el("p", { class: "hint" }, "Nothing yet.")]));
+}
+
+async function editHistory(message) {
+  openSide("history", "Edit history");
+  const records = [];
+  let url = `/api/messages/${message.id}/history?limit=200`;
+  while (url) {
+    const found = await api("GET", url);
+    if (!found.ok) { body().replaceChildren(el("p", { class: "hint" }, detail(found, "Not available."))); return; }
+    records.push(...found.data.results);
+    url = found.data.next;
+  }
+  body().replaceChildren(...records.map((record) => el("article", { class: "result" },
+    el("header", {}, el("time", { datetime: record.written_at }, fullTime(record.written_at))),
+    el("p", { class: "snippet" }, record.body))),
+  el("article", { class: "result" }, el("header", {}, "now"), el("p", { class: "snippet" }, message.body)));
+}
+
+export function install() {
+  $("search-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const query = $("search-input").value.trim();
+    if (query) search(query);
+  });
+  $("notifications-button").addEventListener("click", notifications);
+  on("history", editHistory);
+}

@@ -1,0 +1,23 @@
+// What the page knows, shared by the modules, and a tiny event bus between them.
+const config = JSON.parse(document.getElementById("chat-config").textContent);
+
+export const app = {
+  config,
+  me: config.user,
+  rooms: new Map(),      // id -> Room
+  roomId: null,          // the open room
+  role: null,            // my role there
+  online: new Set(),     // user ids online in the open room
+  members: null,         // the open room's members (for @-mentions), loaded on demand
+};
+
+const listeners = new Map();
+export function on(name, handler) {
+  if (!listeners.has(name)) listeners.set(name, []);
+  listeners.get(name).push(handler);
+}
+export function emit(name, detail) {
+  for (const handler of listeners.get(name) || []) handler(detail);
+}
+
+export const isModerator = () => app.role === "owner" || app.role === "admin";
