@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from html.parser import HTMLParser
 from typing import Any
@@ -19,8 +18,8 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from chatproject.asgi import application
 from core.schema import PATH_PARAMETERS
+from tests.asgi_call import call_asgi
 
 SANE_ID = "docs-request-1"
 MINTED = re.compile(r"^[0-9a-f]{32}$")
@@ -174,38 +173,7 @@ def test_the_schema_documents_bearer_authentication(schema: dict[str, Any]) -> N
 def send_raw(
     method: str, path: str, headers: dict[str, str], body: bytes = b"", *, more_body: bool = False
 ) -> tuple[int, dict[str, str], bytes]:
-    """One request through chatproject.asgi.application, as a server calls it."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), *((k.lower().encode(), v.encode()) for k, v in headers.items())],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-    incoming = [{"type": "http.request", "body": body, "more_body": more_body}]
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        if incoming:
-            return incoming.pop(0)
-        if more_body:  # a body that goes on: another chunk, as large
-            return {"type": "http.request", "body": body, "more_body": True}
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(application(scope, receive, send))
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], {k.decode().lower(): v.decode() for k, v in start["headers"]}, content
+    return call_asgi(method, path, {"host": "testserver", **headers}, body, more_body=more_body)
 
 
 def _too_large_login(request_id: str | None) -> tuple[int, dict[str, str], bytes]:

@@ -21,7 +21,6 @@ frame type, against every kind of caller, as ../shared/API.md (the public contra
 from __future__ import annotations
 
 import ast
-import asyncio
 import base64
 import contextlib
 import inspect
@@ -62,6 +61,7 @@ from notifications.models import Notification
 from realtime import consumers, routing
 from rooms.models import Membership, Role, Room
 from search import indexing
+from tests.asgi_call import call_asgi
 from tests.live import ServerProcess, bearer, close_code, connect, recv_json, running_server
 
 PASSWORD = "correct horse battery staple"
@@ -1437,42 +1437,12 @@ def committed_world(django_db_setup: Any, django_db_blocker: Any, file_root: Pat
 
 def send_asgi(method: str, path: str, headers: Mapping[str, str], body: bytes, token: str | None) -> Answer:
     """Through chatproject.asgi.application itself, as a server calls it (tests/test_uploads.py's way)."""
-    from chatproject.asgi import application
-
     sent_headers = {name.lower(): value for name, value in headers.items()}
     if token is not None:
         sent_headers["authorization"] = f"Bearer {token}"
     sent_headers["content-length"] = str(len(body))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "headers": [(k.encode(), v.encode()) for k, v in sent_headers.items()],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-    incoming = [{"type": "http.request", "body": body, "more_body": False}]
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(application(scope, receive, send))
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return Answer(
-        start["status"],
-        {k.decode().lower(): v.decode() for k, v in start["headers"]},
-        json.loads(content) if content else None,
-    )
+    status, answer_headers, content = call_asgi(method, path, sent_headers, body)
+    return Answer(status, answer_headers, json.loads(content) if content else None)
 
 
 COMMITTED = pytest.mark.django_db  # the test database must exist; what is read elsewhere is committed above

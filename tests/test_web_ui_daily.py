@@ -287,3 +287,74 @@ def test_threads_on_a_phone_and_the_dark_theme(browser: Browser, ui_server: Serv
     expect(message.get_by_role("button", name="1 reply")).to_be_visible()
     expect(page.locator("#messages .message", has_text="from my phone")).to_have_count(0)
     shot(page, "16-phone-room-dark")
+
+
+CONTRAST = """
+(selectors) => {
+  const rgb = (text) => (text.match(/[\\d.]+/g) || []).map(Number);
+  const luminance = ([r, g, b]) => {
+    const lin = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+  };
+  const background = (node) => {
+    for (let at = node; at; at = at.parentElement) {
+      const [r, g, b, a = 1] = rgb(getComputedStyle(at).backgroundColor);
+      if (a > 0.5) return [r, g, b];
+    }
+    return [255, 255, 255];
+  };
+  const result = {};
+  for (const selector of selectors) {
+    const node = document.querySelector(selector);
+    if (!node) { result[selector] = null; continue; }
+    const fg = luminance(rgb(getComputedStyle(node).color));
+    const bg = luminance(background(node));
+    result[selector] = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+  }
+  return result;
+}
+"""
+TEXTS = [
+    "#messages .message .body",
+    "#messages .mention",
+    "#messages .message time",
+    ".day-separator",
+    ".new-line",
+    ".room-name",
+    ".sidebar h2",
+    "#typing",
+    ".badge",
+    "#send-button",
+    ".pane-header h1",
+]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_contrast_is_at_least_4_5_to_1(browser: Browser, ui_server: ServerProcess, scheme: str) -> None:
+    context = browser.new_context(viewport=DESKTOP, color_scheme=scheme)
+    page = sign_up(context, ui_server, f"contrast_{scheme}")
+    me = user_named(f"contrast_{scheme}")
+    other = User.objects.create_user(f"other_{scheme}", password=test_web_ui.PASSWORD)
+    room = seed_room(me, 2, name="contrast", others=(other,))
+    body = f"hello @contrast_{scheme}"
+    rendered = render_body(body, lambda names: {f"contrast_{scheme}": me.pk})
+    store.insert_message(room_id=room.pk, author_id=other.pk, body=body, rendered=rendered, now=timezone.now())
+    second = seed_room(me, 0, name="second", others=(other,))
+    store.insert_message(
+        room_id=second.pk,
+        author_id=other.pk,
+        body="unread",
+        rendered=render_body("unread", lambda n: {}),
+        now=timezone.now(),
+    )
+    page.goto(f"{ui_server.http}/chat/{room.pk}/")
+    live(page)
+    page.locator("#typing").evaluate("node => { node.textContent = 'someone is typing…'; }")
+    ratios = page.evaluate(CONTRAST, TEXTS)
+    missing = [selector for selector, ratio in ratios.items() if ratio is None]
+    assert not missing, f"not on the page: {missing}"
+    low = {selector: round(ratio, 2) for selector, ratio in ratios.items() if ratio < 4.5}
+    assert not low, f"below 4.5:1 in the {scheme} theme: {low}"
+    # The full date and time on hover.
+    stamp = page.locator("#messages .message time").first.get_attribute("title") or ""
+    assert str(timezone.now().year) in stamp
