@@ -358,3 +358,72 @@ def test_text_contrast_is_at_least_4_5_to_1(browser: Browser, ui_server: ServerP
     # The full date and time on hover.
     stamp = page.locator("#messages .message time").first.get_attribute("title") or ""
     assert str(timezone.now().year) in stamp
+
+
+def test_an_edit_and_a_draft_survive_what_happens_meanwhile(browser: Browser, ui_server: ServerProcess) -> None:
+    page = sign_up(browser.new_context(viewport=DESKTOP), ui_server, "drafter")
+    me = user_named("drafter")
+    other = User.objects.create_user("interrupter", password=test_web_ui.PASSWORD)
+    first = seed_room(me, 3, name="first", others=(other,))
+    second = seed_room(me, 1, name="second")
+    no_browser_dialogs(page)
+    page.goto(f"{ui_server.http}/chat/{first.pk}/")
+    live(page)
+    expect(page.locator("#connection-status")).to_have_text("Connected")
+    message = page.locator("#messages .message", has_text="message 3 of")
+    message.hover()
+    message.get_by_role("button", name="Edit").click()
+    editor = page.get_by_label("Edit message")
+    editor.press("End")
+    editor.press_sequentially(" and half an edit")
+    # Someone posts meanwhile: the list redraws, the edit being typed stays.
+    body = "an interruption"
+    rendered = render_body(body, lambda names: {})
+    store.insert_message(room_id=first.pk, author_id=other.pk, body=body, rendered=rendered, now=timezone.now())
+    expect(page.locator("#messages .message", has_text=body)).to_have_count(1, timeout=10_000)
+    expect(page.get_by_label("Edit message")).to_have_value("message 3 of the long room and half an edit")
+    page.get_by_label("Edit message").press("Escape")
+
+    # A draft stays in its room: not carried into another, back after a switch and a reload.
+    box = page.get_by_label("Message", exact=True)
+    box.fill("a draft for the first room only")
+    page.locator(f'#room-list a[data-room-id="{second.pk}"]').click()
+    expect(page.locator("#room-title")).to_have_text("second")
+    expect(box).to_have_value("")
+    page.locator(f'#room-list a[data-room-id="{first.pk}"]').click()
+    expect(box).to_have_value("a draft for the first room only")
+    page.reload()
+    live(page)
+    expect(page.get_by_label("Message", exact=True)).to_have_value("a draft for the first room only")
+
+
+def test_a_phone_keeps_its_place_behind_a_panel(browser: Browser, ui_server: ServerProcess) -> None:
+    page = sign_up(browser.new_context(viewport=PHONE), ui_server, "pocket")
+    me = user_named("pocket")
+    other = User.objects.create_user("talker", password=test_web_ui.PASSWORD)
+    room = seed_room(me, 120, name="busy", others=(other,), needle=60)
+    from search import indexing
+
+    indexing.catch_up_room(room.pk)
+    no_browser_dialogs(page)
+    page.goto(f"{ui_server.http}/chat/{room.pk}/")
+    live(page)
+    expect(page.locator("#connection-status")).to_have_text("Connected")
+    expect(page.locator("#messages .message")).to_have_count(50)
+    page.get_by_role("button", name="Members").click()
+    expect(page.locator(".pane")).to_be_hidden()
+    body = "posted while the panel was open"
+    rendered = render_body(body, lambda names: {})
+    store.insert_message(room_id=room.pk, author_id=other.pk, body=body, rendered=rendered, now=timezone.now())
+    page.wait_for_timeout(3000)  # the socket's tick delivers it meanwhile
+    page.get_by_role("button", name="Back", exact=True).click()
+    expect(page.locator("#messages .message", has_text=body)).to_be_in_viewport()
+    assert page.locator("#messages .message").count() == 51  # the hidden list loaded no history
+    # A search result on a phone opens the room in front, at the message.
+    page.locator("#back-to-rooms").click()
+    page.get_by_label("Search messages").fill("needle")
+    page.get_by_label("Search messages").press("Enter")
+    page.locator("#side-body .result", has_text="needle").click()
+    expect(page.locator("#side")).to_be_hidden()
+    expect(page.locator("#messages .message.highlight")).to_be_in_viewport()
+    shot(page, "17-phone-search-jump")

@@ -8,9 +8,33 @@ import { app, on } from "./state.js";
 
 let typingSentAt = 0;
 
+// Drafts per room, kept in the browser: what was typed in one room stays there (a reload too),
+// and never follows the reader into another room.
+const draftKey = (roomId) => `chat-draft:${app.me.id}:${roomId}`;
+
+export function leaveRoom(roomId) {
+  const input = $("message-input");
+  if (roomId) {
+    if (input.value.trim()) localStorage.setItem(draftKey(roomId), input.value);
+    else localStorage.removeItem(draftKey(roomId));
+  }
+  if (typingSentAt) connection.send({ type: "typing", state: "stop" });
+  typingSentAt = 0;
+  input.value = "";
+  grow(input);
+  showError($("composer-error"), "");
+}
+
+export function enterRoom(roomId) {
+  const input = $("message-input");
+  input.value = localStorage.getItem(draftKey(roomId)) || "";
+  grow(input);
+}
+
 function grow(input) {
   input.style.height = "auto";
-  input.style.height = `${Math.min(200, input.scrollHeight)}px`;
+  // A hidden composer (a phone showing the room list) measures 0: leave it to its rows then.
+  input.style.height = input.scrollHeight ? `${Math.min(200, input.scrollHeight)}px` : "";
 }
 
 // A composer over `form`/`input`; `parentId()` names the thread it replies in (null: the room).
@@ -23,6 +47,10 @@ export function attachComposer(form, input, parentId) {
   input.addEventListener("input", () => {
     grow(input);
     showError(error, "");
+    if (!parentId() && app.roomId) {
+      if (input.value) localStorage.setItem(draftKey(app.roomId), input.value);
+      else localStorage.removeItem(draftKey(app.roomId));
+    }
     const now = Date.now();
     if (input.value && now - typingSentAt > 3000 && connection.send({ type: "typing", state: "start" })) typingSentAt = now;
   });
@@ -36,6 +64,7 @@ export function attachComposer(form, input, parentId) {
       return;
     }
     outbox.add(app.roomId, text, parentId());
+    if (!parentId()) localStorage.removeItem(draftKey(app.roomId));
     input.value = "";
     grow(input);
     showError(error, "");

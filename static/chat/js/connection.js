@@ -9,6 +9,28 @@ let version = 0;
 let attempt = 0;
 let timer = null;
 let handler = () => {};
+let lastHeard = 0;
+
+// A socket can look open long after the network went (a laptop lid, a lost Wi-Fi): ping now and
+// then, and treat silence as a cut. The browser's own offline/online events act at once.
+const PING_SECONDS = 20;
+const SILENCE_SECONDS = 45;
+setInterval(() => {
+  if (!isOpen()) return;
+  if (Date.now() - lastHeard > SILENCE_SECONDS * 1000) { socket.close(4000, "silent"); return; }
+  socket.send(JSON.stringify({ type: "ping" }));
+}, PING_SECONDS * 1000);
+window.addEventListener("offline", () => {
+  if (!roomId) return;
+  setStatus("Offline — waiting for the network", "error");
+  if (socket) socket.close(4000, "offline");
+});
+window.addEventListener("online", () => {
+  if (!roomId || isOpen()) return;
+  clearTimeout(timer);
+  attempt = 0;
+  connect();
+});
 
 export const isOpen = () => socket?.readyState === WebSocket.OPEN;
 
@@ -58,12 +80,14 @@ function connect() {
   setStatus(attempt ? "Reconnecting…" : "Connecting…", "warn");
   ws.onopen = () => {
     attempt = 0;
+    lastHeard = Date.now();
     setStatus("Connected", "ok");
     handler({ type: "connection.open" });
     flush();
   };
   ws.onmessage = (event) => {
     if (socket !== ws) return;
+    lastHeard = Date.now();
     let frame;
     try { frame = JSON.parse(event.data); } catch { return; }
     handler(frame);
@@ -75,6 +99,7 @@ function connect() {
     handler({ type: "connection.closed", code: event.code });
     if (event.code === 4401) { window.location = `/login/?next=${encodeURIComponent(location.pathname)}`; return; }
     if (event.code === 4403 || event.code === 4404) { setStatus("You no longer have access to this room.", "error"); return; }
+    if (!navigator.onLine) { setStatus("Offline — waiting for the network", "error"); return; } // "online" reconnects
     const delay = Math.min(10000, 500 * 2 ** attempt) * (0.75 + Math.random() / 2);
     attempt += 1;
     setStatus(`Offline — reconnecting in ${Math.ceil(delay / 1000)} s`, "error");

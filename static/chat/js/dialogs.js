@@ -10,7 +10,7 @@ export function confirmAction(text, okLabel = "Delete") {
     dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
     dialog.returnValue = "";
     dialog.showModal();
-    $("confirm-ok").focus();
+    dialog.querySelector("button[value=cancel]").focus(); // the safe choice under Enter
   });
 }
 

@@ -26,7 +26,7 @@ function setTitle() {
 
 function showPane(roomName) {
   $("room-title").textContent = roomName;
-  $("members-button").hidden = $("leave-button").hidden = !app.roomId;
+  $("members-button").hidden = $("leave-button").hidden = !app.roomId || app.role === null;
   composer.setEnabled(Boolean(app.roomId) && app.role !== null, roomName);
   document.body.classList.toggle("room-open", Boolean(app.roomId));
 }
@@ -36,6 +36,7 @@ function hint(text, ...extra) {
 }
 
 function closeRoom({ push = true } = {}) {
+  composer.leaveRoom(app.roomId);
   connection.close();
   emit("room-closed");
   app.roomId = null;
@@ -50,8 +51,12 @@ function closeRoom({ push = true } = {}) {
   setTitle();
 }
 
+const narrow = () => window.matchMedia("(max-width: 720px)").matches;
+
 async function openRoom({ roomId, messageId = null, push = true, initial = null, reloadRooms = false, replace = false }) {
   if (reloadRooms) await rooms.loadRooms();
+  if (narrow()) side.closeSide(); // a phone shows one thing at a time: the room just asked for
+  composer.leaveRoom(app.roomId);
   connection.close();
   emit("room-closed");
   forgetMembers();
@@ -61,6 +66,7 @@ async function openRoom({ roomId, messageId = null, push = true, initial = null,
   const room = app.rooms.get(roomId);
   app.role = room?.role ?? null;
   app.online = new Set();
+  composer.enterRoom(roomId);
   const url = `/chat/${roomId}/${messageId ? `?message=${encodeURIComponent(messageId)}` : ""}`;
   if (replace) history.replaceState(null, "", url);
   else if (push) history.pushState(null, "", url);
@@ -93,7 +99,7 @@ async function openRoom({ roomId, messageId = null, push = true, initial = null,
   loadPresence(roomId);
   connection.open(roomId, timeline.view.version, onFrame);
   outbox.flushOtherRooms();
-  if (!window.matchMedia("(max-width: 720px)").matches) $("message-input").focus();
+  if (!narrow()) $("message-input").focus();
 }
 
 async function loadPresence(roomId) {
@@ -199,6 +205,8 @@ function install() {
   });
   on("unread-changed", setTitle);
   on("at-bottom", markRead);
+  on("side-closed", () => timeline.settle());
+  on("image-loaded", () => timeline.settle());
   $("back-to-rooms").addEventListener("click", () => closeRoom());
   document.addEventListener("keydown", (event) => {
     if (event.key !== "Escape") return;

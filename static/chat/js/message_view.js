@@ -6,7 +6,7 @@ import { pickEmoji } from "./emoji.js";
 import { app, emit, isModerator } from "./state.js";
 import * as outbox from "./outbox.js";
 
-let editing = null; // the id of the message being edited
+let editing = null; // the message being edited: {id, text} (the text survives redraws)
 
 function body(message) {
   const node = el("div", { class: "body" });
@@ -20,7 +20,7 @@ function attachments(message) {
   return el("div", { class: "attachments" }, ...message.attachments.map((file) => {
     if (file.thumbnail_url) {
       return el("a", { href: file.url, target: "_blank", rel: "noopener", class: "thumb" },
-        el("img", { src: file.thumbnail_url, alt: file.name, loading: "lazy" }));
+        el("img", { src: file.thumbnail_url, alt: file.name, loading: "lazy", onload: () => emit("image-loaded") }));
     }
     return el("a", { href: file.url, class: "file", download: file.name }, `📄 ${file.name} (${formatSize(file.size)})`);
   }));
@@ -42,7 +42,11 @@ async function remove(message) {
 
 function editor(message) {
   const area = el("textarea", { class: "edit-input", "aria-label": "Edit message", rows: "2" });
-  area.value = message.body;
+  area.value = editing.text ?? message.body;
+  const remember = () => { if (editing) Object.assign(editing, { text: area.value, caret: area.selectionStart }); };
+  area.addEventListener("input", remember);
+  area.addEventListener("keyup", remember);
+  area.addEventListener("click", remember);
   const error = el("p", { class: "form-error", role: "alert", hidden: true });
   const stop = () => { editing = null; emit("redraw"); };
   const save = async () => {
@@ -57,7 +61,11 @@ function editor(message) {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); save(); }
     if (event.key === "Escape") { event.stopPropagation(); stop(); $("message-input").focus(); }
   });
-  setTimeout(() => { area.focus(); area.setSelectionRange(area.value.length, area.value.length); }, 0);
+  setTimeout(() => {
+    area.focus();
+    const caret = editing?.caret ?? area.value.length;
+    area.setSelectionRange(caret, caret);
+  }, 0);
   return el("div", { class: "editor" }, area, error, el("small", { class: "hint" }, "Enter saves · Esc cancels"));
 }
 
@@ -67,14 +75,16 @@ export function renderMessage(message, { grouped = false, inThread = false } = {
   if (grouped) classes.push("grouped");
   if (mine) classes.push("mine");
   // Focusable: on a phone (no hover) a tap on the message shows its actions.
+  const edited = message.edited_at && !message.deleted
+    ? el("button", { type: "button", class: "link edited", onclick: () => emit("history", message), "aria-label": "Show edit history" }, "(edited)")
+    : null;
   const node = el("article", { class: classes.join(" "), id: inThread ? null : `m-${message.id}`, "data-id": message.id, "data-seq": message.seq, tabindex: "-1" },
     el("header", {},
       el("strong", { class: "author" }, displayName(message.author)),
       el("time", { datetime: message.created_at, title: fullTime(message.created_at) }, shortTime(message.created_at)),
-      message.edited_at && !message.deleted
-        ? el("button", { type: "button", class: "link edited", onclick: () => emit("history", message), "aria-label": "Show edit history" }, "(edited)")
-        : null));
-  node.append(editing === message.id ? editor(message) : body(message));
+      grouped ? null : edited));
+  node.append(editing?.id === message.id ? editor(message) : body(message));
+  if (grouped && edited) node.append(edited); // a grouped message's header is hidden: the mark goes under it
   node.append(attachments(message) || "");
   if (message.deleted) return node;
   if (message.reactions.length) {
@@ -97,7 +107,7 @@ export function renderMessage(message, { grouped = false, inThread = false } = {
     !inThread && !message.parent_id
       ? el("button", { type: "button", class: "link", onclick: () => emit("thread", message.id), "aria-label": "Reply in thread" }, "Reply")
       : null,
-    mine ? el("button", { type: "button", class: "link", onclick: () => { editing = message.id; emit("redraw"); } }, "Edit") : null,
+    mine ? el("button", { type: "button", class: "link", onclick: () => { editing = { id: message.id, text: null }; emit("redraw"); } }, "Edit") : null,
     mine || isModerator() ? el("button", { type: "button", class: "link danger-link", onclick: () => remove(message) }, "Delete") : null));
   return node;
 }

@@ -55,6 +55,7 @@ async function notifications() {
   const items = found.data.results.map((notice) => {
     const who = notice.actor ? displayName(notice.actor) : "Someone";
     const node = result(async () => {
+      node.classList.remove("unread");
       await api("POST", "/api/notifications/read", { ids: [notice.id] });
       loadNotificationCount();
       emit("open-room", { roomId: notice.room_id, messageId: notice.message_id || null, reloadRooms: !app.rooms.has(notice.room_id) });

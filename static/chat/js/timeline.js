@@ -24,10 +24,17 @@ export const view = {
   loading: false,
   unseen: 0,           // new messages below the reader while scrolled up
   headAtOpen: 0,       // the room's last seq when it opened: after a jump, later ones are news
+  stuck: true,         // the reader was at the bottom when last seen (the list may be hidden now)
 };
 
 const pane = () => $("messages");
-const atBottom = () => { const p = pane(); return p.scrollHeight - p.scrollTop - p.clientHeight < 48; };
+// While the list is hidden (a phone with a panel open) it has no height: it keeps what it was.
+const visible = () => pane().clientHeight > 0;
+const atBottom = () => {
+  const p = pane();
+  if (!visible()) return view.stuck;
+  return p.scrollHeight - p.scrollTop - p.clientHeight < 48;
+};
 
 export function reset(roomId, page, { lastReadSeq = 0, highlight = null, around = false } = {}) {
   Object.assign(view, {
@@ -94,7 +101,7 @@ export function render({ toBottom = false } = {}) {
   const list = pane();
   const stick = toBottom || (atBottom() && !view.hasNewer);
   let anchor = null;
-  if (!stick) {
+  if (!stick && visible()) {
     const top = list.getBoundingClientRect().top;
     for (const node of list.querySelectorAll(".message[data-id]")) {
       const box = node.getBoundingClientRect();
@@ -103,11 +110,14 @@ export function render({ toBottom = false } = {}) {
   }
   list.replaceChildren(...entries());
   if (stick) list.scrollTop = list.scrollHeight;
+  else if (view.anchor && !visible()) anchor = view.anchor; // restored once the list shows again
   else if (anchor) {
     const node = list.querySelector(`.message[data-id="${CSS.escape(anchor.id)}"]`);
     if (node) list.scrollTop += node.getBoundingClientRect().top - list.getBoundingClientRect().top - anchor.offset;
   }
   if (stick) view.unseen = 0;
+  if (visible()) view.stuck = stick;
+  view.anchor = anchor;
   showJumpButton();
   fillIfShort();
 }
@@ -122,6 +132,7 @@ function showJumpButton() {
 // A page that does not fill the pane has no scroll bar to scroll up with: load until it does.
 function fillIfShort() {
   const list = pane();
+  if (!visible()) return;
   if (view.hasOlder && !view.loading && list.scrollHeight <= list.clientHeight + 40) loadOlder();
 }
 
@@ -184,6 +195,18 @@ export async function jumpToLatest() {
   render({ toBottom: true });
 }
 
+// The list shows again (a phone's panel closed) or an image above the end finished loading.
+export function settle() {
+  if (!visible()) return;
+  const list = pane();
+  if (view.stuck && !view.hasNewer) list.scrollTop = list.scrollHeight;
+  else if (view.anchor) {
+    const node = list.querySelector(`.message[data-id="${CSS.escape(view.anchor.id)}"]`);
+    if (node) list.scrollTop += node.getBoundingClientRect().top - list.getBoundingClientRect().top - view.anchor.offset;
+  }
+  showJumpButton();
+}
+
 export function scrollToHighlight() {
   const node = view.highlight && pane().querySelector(`#m-${CSS.escape(view.highlight)}`);
   if (node) node.scrollIntoView({ block: "center" });
@@ -195,7 +218,9 @@ export function install() {
     const list = pane();
     if (list.scrollTop < 400) loadOlder();
     if (list.scrollHeight - list.scrollTop - list.clientHeight < 400) loadNewer();
-    if (atBottom()) { view.unseen = 0; emit("at-bottom"); }
+    if (!visible()) return;
+    view.stuck = atBottom();
+    if (view.stuck) { view.unseen = 0; emit("at-bottom"); }
     showJumpButton();
   }, { passive: true });
   $("jump-latest").addEventListener("click", jumpToLatest);
