@@ -85,6 +85,8 @@ def test_look_alike_empty_and_long_usernames_are_refused_on_both_ways_in(anon: A
     full_width, zero_width = "\uff47\uff52\uff41\uff43\uff45", "gra\u200bce"  # full-width "grace"; "gra<ZWSP>ce"
     status, said = sign_up(full_width)  # NFKC makes it "grace": taken
     assert status in (400, 409) and ("username_taken" in said or "taken" in said), said[:300]
+    if via == "page":
+        assert said.count("That username is taken.") == 1  # under the field, not once more on top
     for bad in (zero_width, "", "   ", "x" * 151):
         status, said = sign_up(bad)
         assert status == 400 and ("invalid_username" in said or "letters, digits" in said), (bad, said[:300])

@@ -29,11 +29,25 @@ async function search(query) {
   const found = await api("GET", `/api/search?q=${encodeURIComponent(query)}`);
   if (!found.ok) { body().replaceChildren(el("p", { class: "form-error", role: "alert" }, detail(found, "Search failed."))); return; }
   if (!found.data.results.length) { body().replaceChildren(el("p", { class: "hint" }, "Nothing found.")); return; }
-  body().replaceChildren(...found.data.results.map((message) => result(
+  body().replaceChildren();
+  showResults(found.data);
+}
+
+function showResults(page) {
+  body().querySelector(".more-results")?.remove();
+  body().append(...page.results.map((message) => result(
     () => emit("open-room", { roomId: message.room_id, messageId: message.id }),
     el("header", {}, el("strong", {}, displayName(message.author)), " in ", el("em", {}, roomName(message.room_id)),
-      " ", el("time", { datetime: message.created_at, title: fullTime(message.created_at) }, new Date(message.created_at).toLocaleDateString())),
+      " ", el("time", { datetime: message.created_at, title: fullTime(message.created_at) }, new Date(message.created_at).toLocaleString())),
     highlighted(message.body, message.highlights || []))));
+  if (page.next) {
+    const more = el("button", { type: "button", class: "link more-results", onclick: async () => {
+      more.disabled = true;
+      const next = await api("GET", new URL(page.next, location.href).pathname + new URL(page.next, location.href).search);
+      if (next.ok) showResults(next.data); else more.disabled = false;
+    } }, "More results");
+    body().append(more);
+  }
 }
 
 export async function loadNotificationCount() {
