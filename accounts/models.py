@@ -6,9 +6,16 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models, transaction
 from django.db.models.functions import Lower
 
+from core.textfold import fold
+
 
 class User(AbstractUser):
     display_name = models.CharField(max_length=150, blank=True, default="")
+    # Case-folded, accents removed (core/textfold.py): what the people search compares prefixes of.
+    username_key = models.CharField(max_length=150, default="", editable=False)
+    display_name_key = models.CharField(max_length=150, default="", editable=False)
+    email_notifications = models.BooleanField(default=True)
+    dnd_until = models.DateTimeField(null=True, blank=True)  # do not disturb until then
 
     class Meta:
         constraints = [
@@ -22,6 +29,11 @@ class User(AbstractUser):
     def save(self, *args: Any, **kwargs: Any) -> None:
         # One transaction with what the save signals write: a deactivation or a new password and
         # its access revocation (accounts/receivers.py) commit together or not at all.
+        self.username_key = fold(self.username)[:150]
+        self.display_name_key = fold(self.display_name)[:150]
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"username", "display_name"} & set(update_fields):
+            kwargs["update_fields"] = {*update_fields, "username_key", "display_name_key"}
         with transaction.atomic():
             super().save(*args, **kwargs)
 

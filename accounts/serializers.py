@@ -19,6 +19,27 @@ class MeSerializer(UserSerializer):
     # A CharField, not an EmailField: an account without an address answers "" (not a valid `email`).
     email = serializers.CharField(read_only=True, help_text="The account's e-mail address, or empty.")
     date_joined = serializers.DateTimeField(read_only=True)
+    email_notifications = serializers.BooleanField(read_only=True)
+    dnd_until = serializers.DateTimeField(read_only=True, allow_null=True, help_text="Do not disturb until then.")
+
+
+class MeUpdateSerializer(serializers.Serializer):
+    """`PATCH /api/auth/me`: every field optional; what is given is validated and saved together."""
+
+    display_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
+    email_notifications = serializers.BooleanField(required=False)
+    dnd_until = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    old_password = serializers.CharField(max_length=128, trim_whitespace=False, write_only=True)
+    new_password = serializers.CharField(max_length=128, trim_whitespace=False, write_only=True)
+
+
+class UserPageSerializer(serializers.Serializer):
+    results = UserSerializer(many=True)
+    next = serializers.CharField(allow_null=True)
 
 
 class UserPayload(TypedDict):

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, update_session_auth_hash
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
@@ -18,10 +18,10 @@ from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from accounts.authentication import PASSWORD_STAMP_CLAIM, password_stamp, token_matches_password
+from accounts.authentication import PASSWORD_STAMP_CLAIM, forget_user, password_stamp, token_matches_password
 from accounts.models import User
 from core.errors import ApiError, Conflict, InvalidInput
-from core.ratelimit import enforce
+from core.ratelimit import enforce, enforce_for_user
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,38 @@ def user_register(*, username: Any, password: str, email: str = "", display_name
             "That username is taken.", code="username_taken", fields={"username": ["That username is taken."]}
         )
     return candidate
+
+
+def profile_update(user: User, changes: dict[str, Any]) -> User:
+    """Apply validated `PATCH /api/auth/me` fields (MeUpdateSerializer) in one save."""
+    fields = [name for name in ("display_name", "email", "email_notifications", "dnd_until") if name in changes]
+    for name in fields:
+        value = changes[name]
+        setattr(user, name, value.strip() if isinstance(value, str) else value)
+    if fields:
+        user.save(update_fields=fields)
+    return user
+
+
+def password_change(request: Any, user: User, *, old_password: str, new_password: str) -> None:
+    """A new password: every token issued before stops working and every socket of the account
+    closes (accounts/receivers.py revokes); a session that asked keeps going (Django's rule)."""
+    enforce_for_user(user.pk, "auth.password", settings.LOGIN_NAME_RATE_LIMIT)
+    if not user.check_password(old_password):
+        raise InvalidInput(
+            "The current password is wrong.", code="wrong_password", fields={"old_password": ["Wrong password."]}
+        )
+    try:
+        validate_password(new_password, user=user)
+    except DjangoValidationError as exc:
+        raise InvalidInput(
+            "The new password is too weak.", code="weak_password", fields={"new_password": list(exc.messages)}
+        )
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    forget_user(user.pk)  # this process refuses the old tokens from this request on
+    if getattr(request, "session", None) is not None and request.session.session_key:
+        update_session_auth_hash(request, user)
 
 
 def user_login(request: Any, *, username: Any, password: Any) -> User:

@@ -3,7 +3,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -11,18 +12,25 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.tokens import AccessToken
 
-from accounts import services
+from accounts import selectors, services
+from accounts.authentication import forget_user
 from accounts.models import request_user
 from accounts.serializers import (
     AuthResultSerializer,
     LoginSerializer,
     MeSerializer,
+    MeUpdateSerializer,
+    PasswordChangeSerializer,
     RefreshSerializer,
     RegisterSerializer,
     TokenPairSerializer,
+    UserPageSerializer,
+    UserSerializer,
     WsTicketSerializer,
+    user_payload,
 )
 from accounts.ws_auth import TICKET_TTL_SECONDS, session_end, ticket_issue
+from core.pagination import ResultsCursorPagination
 from core.ratelimit import enforce, enforce_for_user
 
 
@@ -83,6 +91,57 @@ class MeView(APIView):
     @extend_schema(responses={200: MeSerializer})
     def get(self, request: Request) -> Response:
         return Response(MeSerializer(request_user(request)).data)
+
+    @extend_schema(request=MeUpdateSerializer, responses={200: MeSerializer})
+    def patch(self, request: Request) -> Response:
+        data = MeUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.profile_update(request_user(request), dict(data.validated_data))
+        forget_user(user.pk)  # this process's next request reads the new row
+        return Response(MeSerializer(user).data)
+
+
+class PasswordView(APIView):
+    """`POST /api/auth/password`: every token issued before stops working, every socket closes."""
+
+    @extend_schema(request=PasswordChangeSerializer, responses={204: None})
+    def post(self, request: Request) -> Response:
+        data = PasswordChangeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.password_change(
+            request,
+            request_user(request),
+            old_password=data.validated_data["old_password"],
+            new_password=data.validated_data["new_password"],
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PeoplePagination(ResultsCursorPagination):
+    page_size = 20
+    max_page_size = 20
+    ordering = ("username_key", "id")
+
+
+class PeopleView(APIView):
+    """`GET /api/users?q=<prefix>`: active people by the start of their username or display name."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("q", OpenApiTypes.STR, description="The start of a username or display name.")],
+        responses={200: UserPageSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        enforce_for_user(request_user(request).pk, "people.search", settings.PEOPLE_SEARCH_RATE_LIMIT)
+        people = selectors.people_matching(request.query_params.get("q"))
+        paginator = PeoplePagination()
+        page = paginator.paginate_queryset(people, request, view=self) or []
+        return paginator.get_paginated_response([user_payload(user) for user in page])
+
+
+class PersonView(APIView):
+    @extend_schema(responses={200: UserSerializer})
+    def get(self, request: Request, user_id: str) -> Response:
+        return Response(user_payload(selectors.person(user_id)))
 
 
 class WsTicketView(APIView):

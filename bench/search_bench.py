@@ -197,13 +197,13 @@ def seed(args: argparse.Namespace) -> tuple[str, list[int], str]:
 
     from accounts.models import User
     from accounts.services import access_token_for
+    from core.textfold import fold
     from messaging.rendering import plain_html
     from messaging.store import connection as store_connection
     from notifications.models import Notification
     from rooms.models import Membership, Role, Room
     from search import indexing
     from search.models import SearchCursor, SearchEntry
-    from search.textfold import fold
 
     rng = random.Random(7)
     Notification.objects.all().delete()

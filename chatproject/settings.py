@@ -283,6 +283,7 @@ REACTION_RATE_LIMIT = _rate("REACTION_RATE_LIMIT", "120/m")
 WS_TICKET_RATE_LIMIT = _rate("WS_TICKET_RATE_LIMIT", "60/m")
 SEARCH_RATE_LIMIT = _rate("SEARCH_RATE_LIMIT", "60/m")
 ROOM_LIST_RATE_LIMIT = _rate("ROOM_LIST_RATE_LIMIT", "120/m")
+PEOPLE_SEARCH_RATE_LIMIT = _rate("PEOPLE_SEARCH_RATE_LIMIT", "60/m")  # so the directory is no way to list everyone
 # `@room` notifies every member: only moderators may use it in rooms bigger than this.
 ROOM_MENTION_MAX_MEMBERS = env.int("ROOM_MENTION_MAX_MEMBERS", default=50)
 # Sockets one user may hold open at once, over every process (each room socket counts).

@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from accounts import pages as account_pages
+from accounts import urls as account_urls
 from accounts.login_limits import failed_logins_limited
 from chatproject import health
 from chatproject.api_docs import ApiDocsView
@@ -25,6 +26,7 @@ urlpatterns = [
     path("admin/login/", failed_logins_limited(admin.site.login), name="admin-login"),
     path("admin/", admin.site.urls),
     path("api/auth/", include("accounts.urls")),
+    path("api/users", include(account_urls.people_patterns)),
     path("api/rooms/", include("rooms.urls")),
     path("api/messages/", include("messaging.urls")),
     path("api/notifications/", include("notifications.urls")),

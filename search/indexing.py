@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from core.textfold import fold
 from messaging import store
 from notifications.services import MessageNotice, record_notices
 from rooms.models import Room
 from search.models import SearchCursor, SearchEntry
-from search.textfold import fold
 
 BATCH = 500
 

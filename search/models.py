@@ -20,7 +20,7 @@ class SearchEntry(models.Model):
     seq = models.BigIntegerField()
     author_id = models.BigIntegerField()
     posted_at = models.DateTimeField()
-    # Case-folded, accents removed (search/textfold.py), so one LIKE matches what a reader means.
+    # Case-folded, accents removed (core/textfold.py), so one LIKE matches what a reader means.
     text = models.TextField()
     has_file = models.BooleanField(default=False)
     has_link = models.BooleanField(default=False)

@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 
 from core.errors import InvalidInput
-from search.textfold import fold
+from core.textfold import fold
 
 MAX_TERMS = 12
 MAX_OPERATOR_VALUES = 10

@@ -22,6 +22,7 @@ from django.db.utils import OperationalError
 
 from accounts.models import User
 from core.errors import InvalidInput
+from core.textfold import match_ranges
 from messaging import store
 from messaging.payloads import message_payloads
 from messaging.selectors import Page, parse_limit
@@ -29,7 +30,6 @@ from rooms.models import Membership
 from rooms.selectors import room_require_member
 from search.models import SearchEntry
 from search.query import SearchQuery, bad_query, parse_query
-from search.textfold import match_ranges
 
 
 def search_messages(*, user: User, q: Any, room_id: Any = None, cursor: Any = None, limit: Any = None) -> Page:

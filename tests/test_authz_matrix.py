@@ -512,6 +512,20 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("api/auth/me/?$", "OPTIONS"): Row("/api/auth/me", OPTIONS_API),
     ("api/auth/ws-ticket/?$", "POST"): Row("/api/auth/ws-ticket", signed_in(E(201))),
     ("api/auth/ws-ticket/?$", "OPTIONS"): Row("/api/auth/ws-ticket", OPTIONS_API),
+    ("api/auth/me/?$", "PATCH"): Row(
+        "/api/auth/me", signed_in(E(200), note="one's own account only"), json=lambda w, a: {"display_name": "Renamed"}
+    ),
+    ("api/auth/password/?$", "POST"): Row(
+        "/api/auth/password",
+        signed_in(E(204), note="one's own password"),
+        json=lambda w, a: {"old_password": PASSWORD, "new_password": "an entirely new passphrase 77"},
+    ),
+    ("api/auth/password/?$", "OPTIONS"): Row("/api/auth/password", OPTIONS_API),
+    # --- people ---
+    ("api/users/?$", "GET"): Row("/api/users?q=a", signed_in(E(200), note="active accounts, public shape only")),
+    ("api/users/?$", "OPTIONS"): Row("/api/users", OPTIONS_API),
+    ("api/users/(?P<user_id>[^/]+)/?$", "GET"): Row("/api/users/{target}", signed_in(E(200))),
+    ("api/users/(?P<user_id>[^/]+)/?$", "OPTIONS"): Row("/api/users/{target}", OPTIONS_API),
     # --- rooms ---
     ("api/rooms/$", "GET"): Row(
         "/api/rooms/", signed_in(E(200), note="the caller's own rooms only"), check=rooms_listed_are_the_callers

@@ -1,4 +1,4 @@
-"""The one text normalisation search uses, for indexed text and query terms alike."""
+"""The one text normalisation for search: indexed text and query terms alike, and people's names."""
 
 from __future__ import annotations
 
