@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
+
+from core.textfold import fold
 
 
 class Role(models.TextChoices):
@@ -28,12 +32,29 @@ class Room(models.Model):
         max_length=12, choices=EditHistoryVisibility.choices, default=EditHistoryVisibility.EVERYONE
     )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="rooms")
+    # Kept with every membership added or ended (rooms/receivers.py): the directory's order.
+    member_count = models.PositiveIntegerField(default=0, editable=False)
+    # Name and description, case-folded without accents (core/textfold.py): what the directory matches.
+    search_key = models.TextField(default="", editable=False)
 
     class Meta:
-        indexes = [models.Index(fields=["is_private", "name"])]
+        indexes = [
+            models.Index(fields=["is_private", "name"]),
+            # The directory: public rooms, most members first.
+            models.Index(
+                fields=["-member_count", "id"], name="room_directory_order", condition=models.Q(is_private=False)
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.search_key = fold(f"{self.name}\n{self.description}")
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"name", "description"} & set(update_fields):
+            kwargs["update_fields"] = {*update_fields, "search_key"}
+        super().save(*args, **kwargs)
 
 
 class Membership(models.Model):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import F
+
 from accounts import revocations
-from rooms.models import Membership
+from rooms.models import Membership, Room
 
 
 def note_membership_move(sender: Any, instance: Membership, update_fields: Any = None, **_: Any) -> None:
@@ -20,3 +22,10 @@ def note_membership_move(sender: Any, instance: Membership, update_fields: Any =
 def revoke_membership(sender: Any, instance: Membership, **_: Any) -> None:
     """post_delete, inside the deletion's transaction."""
     revocations.record(instance.user_id, instance.room_id)
+    Room.objects.filter(pk=instance.room_id, member_count__gt=0).update(member_count=F("member_count") - 1)
+
+
+def count_new_member(sender: Any, instance: Membership, created: bool = False, **_: Any) -> None:
+    """post_save: one more member, in the same transaction as the membership."""
+    if created:
+        Room.objects.filter(pk=instance.room_id).update(member_count=F("member_count") + 1)

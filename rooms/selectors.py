@@ -9,8 +9,9 @@ from django.db.models import Count, QuerySet
 from django.db.models.functions import Lower
 
 from accounts.models import User
-from core.errors import Forbidden, NotFound
+from core.errors import Forbidden, InvalidInput, NotFound
 from core.ids import parse_positive_id
+from core.textfold import fold
 from rooms.models import Membership, Room
 
 
@@ -116,3 +117,23 @@ def member_ids_by_username(room_id: int, lowercase_names: set[str]) -> dict[str,
         .values_list("name", "user_id")
     )
     return {name: user_id for name, user_id in rows}
+
+
+DIRECTORY_QUERY_MAX_LENGTH = 100
+
+
+def room_directory(raw_query: Any) -> QuerySet[Room]:
+    """Public rooms whose name or description contains the text (case and accents ignored), most
+    members first: the partial index room_directory_order gives the order, and on PostgreSQL a
+    trigram index (rooms/migrations/0003_room_directory.py) finds the text. Private rooms never."""
+    text = raw_query.strip() if isinstance(raw_query, str) else ""
+    if len(text) > DIRECTORY_QUERY_MAX_LENGTH:
+        raise InvalidInput(
+            f"q is at most {DIRECTORY_QUERY_MAX_LENGTH} characters.", fields={"q": ["Part of a room's name."]}
+        )
+    rooms = Room.objects.filter(is_private=False).select_related("created_by")
+    return rooms.filter(search_key__contains=fold(text)) if text else rooms
+
+
+def joined_rooms(user: User, room_ids: list[int]) -> dict[int, Membership]:
+    return {m.room_id: m for m in Membership.objects.filter(user_id=user.pk, room_id__in=room_ids)}

@@ -37,6 +37,15 @@ class RoomSerializer(serializers.Serializer):
     edit_history_visibility = serializers.ChoiceField(choices=EditHistoryVisibility.choices)
 
 
+class DirectoryRoomSerializer(RoomSerializer):
+    joined = serializers.BooleanField(help_text="Whether the caller is a member.")
+
+
+class RoomDirectorySerializer(serializers.Serializer):
+    results = DirectoryRoomSerializer(many=True)
+    next = serializers.CharField(allow_null=True)
+
+
 class RoomListSerializer(serializers.Serializer):
     results = RoomSerializer(many=True)
     next = serializers.CharField(allow_null=True)

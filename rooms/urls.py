@@ -6,6 +6,7 @@ from rooms import views
 
 urlpatterns = [
     re_path(r"^$", views.RoomListCreateView.as_view(), name="rooms"),
+    re_path(r"^directory/?$", views.RoomDirectoryView.as_view(), name="room-directory"),
     re_path(r"^(?P<room_id>[^/]+)/?$", views.RoomDetailView.as_view(), name="room"),
     re_path(r"^(?P<room_id>[^/]+)/join/?$", views.RoomJoinView.as_view(), name="room-join"),
     re_path(r"^(?P<room_id>[^/]+)/members/?$", views.RoomMembersView.as_view(), name="room-members"),

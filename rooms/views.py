@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +20,7 @@ from rooms.serializers import (
     MemberSerializer,
     ReadMarkerSerializer,
     RoomCreateSerializer,
+    RoomDirectorySerializer,
     RoomListSerializer,
     RoomSerializer,
     RoomUpdateSerializer,
@@ -38,6 +40,36 @@ class RoomListCreateView(APIView):
         data.is_valid(raise_exception=True)
         membership = services.room_create(creator=request_user(request), **data.validated_data)
         return Response(room_payload(membership.room, membership), status=status.HTTP_201_CREATED)
+
+
+class DirectoryPagination(ResultsCursorPagination):
+    page_size = 20
+    max_page_size = 100
+    ordering = ("-member_count", "id")
+
+
+class RoomDirectoryView(APIView):
+    """`GET /api/rooms/directory?q=`: public rooms, members or not, most members first."""
+
+    @extend_schema(
+        operation_id="rooms_directory",
+        parameters=[
+            OpenApiParameter("q", OpenApiTypes.STR, description="Part of a room's name or description."),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="Page size, 1 to 100 (default 20)."),
+        ],
+        responses={200: RoomDirectorySerializer},
+    )
+    def get(self, request: Request) -> Response:
+        user = request_user(request)
+        enforce_for_user(user.pk, "room.directory", settings.ROOM_LIST_RATE_LIMIT)
+        paginator = DirectoryPagination()
+        page = paginator.paginate_queryset(selectors.room_directory(request.query_params.get("q")), request, view=self)
+        rooms = list(page or [])
+        mine = selectors.joined_rooms(user, [room.pk for room in rooms])
+        results = room_payloads((room, mine.get(room.pk)) for room in rooms)
+        for result in results:
+            result["joined"] = int(result["id"]) in mine
+        return paginator.get_paginated_response(results)
 
 
 class RoomDetailView(APIView):

@@ -521,6 +521,10 @@ ROUTES: dict[tuple[str, str], Row] = {
         json=lambda w, a: {"old_password": PASSWORD, "new_password": "an entirely new passphrase 77"},
     ),
     ("api/auth/password/?$", "OPTIONS"): Row("/api/auth/password", OPTIONS_API),
+    ("api/rooms/directory/?$", "GET"): Row(
+        "/api/rooms/directory", signed_in(E(200), note="public rooms only, members or not")
+    ),
+    ("api/rooms/directory/?$", "OPTIONS"): Row("/api/rooms/directory", OPTIONS_API),
     # --- people ---
     ("api/users/?$", "GET"): Row("/api/users?q=a", signed_in(E(200), note="active accounts, public shape only")),
     ("api/users/?$", "OPTIONS"): Row("/api/users", OPTIONS_API),
