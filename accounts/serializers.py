@@ -37,11 +37,6 @@ class PasswordChangeSerializer(serializers.Serializer):
     new_password = serializers.CharField(max_length=128, trim_whitespace=False, write_only=True)
 
 
-class UserPageSerializer(serializers.Serializer):
-    results = UserSerializer(many=True)
-    next = serializers.CharField(allow_null=True)
-
-
 class UserPayload(TypedDict):
     """The public `User` shape (documented by UserSerializer; a test keeps the two alike)."""
 

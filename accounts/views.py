@@ -24,7 +24,6 @@ from accounts.serializers import (
     RefreshSerializer,
     RegisterSerializer,
     TokenPairSerializer,
-    UserPageSerializer,
     UserSerializer,
     WsTicketSerializer,
     user_payload,
@@ -32,6 +31,7 @@ from accounts.serializers import (
 from accounts.ws_auth import TICKET_TTL_SECONDS, session_end, ticket_issue
 from core.pagination import ResultsCursorPagination
 from core.ratelimit import enforce, enforce_for_user
+from core.schema import page_of
 
 
 def _auth_result(user: object, pair: services.TokenPair) -> dict[str, object]:
@@ -127,8 +127,9 @@ class PeopleView(APIView):
     """`GET /api/users?q=<prefix>`: active people by the start of their username or display name."""
 
     @extend_schema(
+        operation_id="users_list",
         parameters=[OpenApiParameter("q", OpenApiTypes.STR, description="The start of a username or display name.")],
-        responses={200: UserPageSerializer},
+        responses={200: page_of(UserSerializer, "PeoplePage")},
     )
     def get(self, request: Request) -> Response:
         enforce_for_user(request_user(request).pk, "people.search", settings.PEOPLE_SEARCH_RATE_LIMIT)
@@ -139,7 +140,7 @@ class PeopleView(APIView):
 
 
 class PersonView(APIView):
-    @extend_schema(responses={200: UserSerializer})
+    @extend_schema(operation_id="users_retrieve", responses={200: UserSerializer})
     def get(self, request: Request, user_id: str) -> Response:
         return Response(user_payload(selectors.person(user_id)))
 
