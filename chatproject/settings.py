@@ -283,6 +283,7 @@ REACTION_RATE_LIMIT = _rate("REACTION_RATE_LIMIT", "120/m")
 WS_TICKET_RATE_LIMIT = _rate("WS_TICKET_RATE_LIMIT", "60/m")
 SEARCH_RATE_LIMIT = _rate("SEARCH_RATE_LIMIT", "60/m")
 ROOM_LIST_RATE_LIMIT = _rate("ROOM_LIST_RATE_LIMIT", "120/m")
+DIRECT_ROOM_RATE_LIMIT = _rate("DIRECT_ROOM_RATE_LIMIT", "60/h")  # POST /api/dms per user
 PEOPLE_SEARCH_RATE_LIMIT = _rate("PEOPLE_SEARCH_RATE_LIMIT", "60/m")  # so the directory is no way to list everyone
 # `@room` notifies every member: only moderators may use it in rooms bigger than this.
 ROOM_MENTION_MAX_MEMBERS = env.int("ROOM_MENTION_MAX_MEMBERS", default=50)

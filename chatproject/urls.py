@@ -12,6 +12,7 @@ from chatproject import health
 from chatproject.api_docs import ApiDocsView
 from chatproject.monitoring import metrics_view
 from messaging import pages
+from rooms import urls as room_urls
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -28,6 +29,7 @@ urlpatterns = [
     path("api/auth/", include("accounts.urls")),
     path("api/users", include(account_urls.people_patterns)),
     path("api/rooms/", include("rooms.urls")),
+    path("api/dms", include(room_urls.direct_patterns)),
     path("api/messages/", include("messaging.urls")),
     path("api/notifications/", include("notifications.urls")),
     path("", include("files.urls")),

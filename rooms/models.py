@@ -22,8 +22,17 @@ class EditHistoryVisibility(models.TextChoices):
     MODERATORS = "moderators"
 
 
+class RoomKind(models.TextChoices):
+    ROOM = "room"
+    DIRECT = "direct"
+
+
 class Room(models.Model):
     name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=6, choices=RoomKind.choices, default=RoomKind.ROOM)
+    # A direct room's people, as their sorted ids ("3-8-21"): unique, so one set of people has one
+    # room however many ask at once (the database decides, not a read before the write).
+    direct_key = models.CharField(max_length=200, null=True, blank=True, unique=True, editable=False)
     description = models.TextField(blank=True, default="", max_length=2000)
     is_private = models.BooleanField(default=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.serializers import UserSerializer
-from rooms.models import EditHistoryVisibility, Role
+from rooms.models import EditHistoryVisibility, Role, RoomKind
 
 
 class RoomCreateSerializer(serializers.Serializer):
@@ -22,7 +22,9 @@ class RoomUpdateSerializer(serializers.Serializer):
 
 class RoomSerializer(serializers.Serializer):
     id = serializers.CharField()
-    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=RoomKind.choices)
+    members = UserSerializer(many=True, required=False, help_text="A direct room's people (direct rooms only).")
+    name = serializers.CharField(help_text="A direct room's is the other members' names as the caller sees them.")
     description = serializers.CharField()
     is_private = serializers.BooleanField()
     created_by = UserSerializer()
@@ -35,6 +37,10 @@ class RoomSerializer(serializers.Serializer):
     last_seq = serializers.IntegerField()
     last_read_seq = serializers.IntegerField(help_text="The caller's read marker (0 for non-members).")
     edit_history_visibility = serializers.ChoiceField(choices=EditHistoryVisibility.choices)
+
+
+class DirectRoomSerializer(serializers.Serializer):
+    user_ids = serializers.ListField(child=serializers.CharField(), help_text="1 to 8 other users' ids.")
 
 
 class DirectoryRoomSerializer(RoomSerializer):

@@ -11,7 +11,7 @@ from accounts.models import User
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.ids import parse_positive_id
 from core.ratelimit import enforce_for_user
-from rooms.models import MANAGER_ROLES, Membership, Role, Room
+from rooms.models import MANAGER_ROLES, Membership, Role, Room, RoomKind
 from rooms.selectors import room_get_visible, room_require_member
 from rooms.signals import member_added
 
@@ -24,8 +24,62 @@ def room_create(*, creator: User, name: str, description: str = "", is_private: 
         return Membership.objects.create(room=room, user=creator, role=Role.OWNER)
 
 
+MAX_DIRECT_OTHERS = 8
+
+
+def direct_room_open(*, actor: User, user_ids: Any) -> tuple[Membership, bool]:
+    """The direct room of the actor and 1 to 8 others (the caller's membership, and whether it is
+    new). One set of people has one room, whoever asks and however many ask at the same moment:
+    the unique `direct_key` decides a race, and the loser answers with the winner's room."""
+    enforce_for_user(actor.pk, "room.direct", settings.DIRECT_ROOM_RATE_LIMIT)
+    if not isinstance(user_ids, list):
+        raise InvalidInput("user_ids must be a list of user ids.", fields={"user_ids": ["A list of 1 to 8 user ids."]})
+    parsed = [parse_positive_id(raw) for raw in user_ids]
+    wanted = {pk for pk in parsed if pk is not None} - {actor.pk}
+    if None in parsed or not 1 <= len(wanted) <= MAX_DIRECT_OTHERS:
+        raise InvalidInput(
+            f"A direct room is for you and 1 to {MAX_DIRECT_OTHERS} other people.",
+            fields={"user_ids": [f"1 to {MAX_DIRECT_OTHERS} other users' ids."]},
+        )
+    others = {int(pk) for pk in User.objects.filter(pk__in=wanted, is_active=True).values_list("pk", flat=True)}
+    if others != wanted:
+        raise InvalidInput("No such user.", code="user_not_found", fields={"user_ids": ["No such user."]})
+    key = "-".join(str(pk) for pk in sorted({*others, actor.pk}))
+    existing = _direct_membership(key, actor)
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            room = Room.objects.create(name="", kind=RoomKind.DIRECT, is_private=True, created_by=actor, direct_key=key)
+            for pk in sorted({*others, actor.pk}):
+                Membership.objects.create(room=room, user_id=pk, role=Role.MEMBER)
+    except IntegrityError:
+        found = _direct_membership(key, actor)  # someone else made it first: theirs is ours
+        if found is None:
+            raise
+        return found, False
+    membership = Membership.objects.select_related("room", "room__created_by").get(room=room, user=actor)
+    return membership, True
+
+
+def _direct_membership(key: str, actor: User) -> Membership | None:
+    return (
+        Membership.objects.select_related("room", "room__created_by")
+        .filter(room__direct_key=key, user_id=actor.pk)
+        .first()
+    )
+
+
+def _refuse_direct(room: Room, what: str) -> None:
+    if room.kind == RoomKind.DIRECT:
+        raise Forbidden(f"A direct room cannot {what}.", code="direct_room")
+
+
 def room_update(*, actor: User, room_id: Any, **changes: Any) -> Membership:
     """Rename, describe, or choose who sees edit history: owners and admins only."""
+    if changes:
+        membership = room_require_member(actor, room_id)
+        _refuse_direct(membership.room, "be renamed or changed")
     membership = _require_manager(actor, room_id)
     room = membership.room
     fields = [name for name in ("name", "description", "edit_history_visibility") if name in changes]
@@ -70,6 +124,7 @@ def _other_owner_exists(room_id: int, excluding_user_id: int) -> bool:
 def member_add(
     *, actor: User, room_id: Any, user_id: Any = None, username: Any = None, role: Any = Role.MEMBER
 ) -> Membership:
+    _refuse_direct(room_require_member(actor, room_id).room, "be given members")
     actor_membership = _require_manager(actor, room_id)
     new_role = _parse_role(role)
     if new_role == Role.OWNER and actor_membership.role != Role.OWNER:

@@ -13,3 +13,6 @@ urlpatterns = [
     re_path(r"^(?P<room_id>[^/]+)/members/(?P<user_id>[^/]+)/?$", views.RoomMemberView.as_view(), name="room-member"),
     re_path(r"^(?P<room_id>[^/]+)/read/?$", views.RoomReadView.as_view(), name="room-read"),
 ]
+
+# Mounted at /api/dms (chatproject/urls.py).
+direct_patterns = [re_path(r"^/?$", views.DirectRoomView.as_view(), name="direct-rooms")]

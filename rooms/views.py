@@ -15,6 +15,7 @@ from core.schema import page_of
 from rooms import selectors, services
 from rooms.payloads import member_payload, room_payload, room_payloads
 from rooms.serializers import (
+    DirectRoomSerializer,
     MemberAddSerializer,
     MemberRoleSerializer,
     MemberSerializer,
@@ -40,6 +41,18 @@ class RoomListCreateView(APIView):
         data.is_valid(raise_exception=True)
         membership = services.room_create(creator=request_user(request), **data.validated_data)
         return Response(room_payload(membership.room, membership), status=status.HTTP_201_CREATED)
+
+
+class DirectRoomView(APIView):
+    """`POST /api/dms` `{"user_ids": [...]}`: the direct room of the caller and 1 to 8 others."""
+
+    @extend_schema(request=DirectRoomSerializer, responses={201: RoomSerializer, 200: RoomSerializer})
+    def post(self, request: Request) -> Response:
+        body = request.data if isinstance(request.data, dict) else {}
+        membership, created = services.direct_room_open(actor=request_user(request), user_ids=body.get("user_ids"))
+        return Response(
+            room_payload(membership.room, membership), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
 
 
 class DirectoryPagination(ResultsCursorPagination):

@@ -525,6 +525,12 @@ ROUTES: dict[tuple[str, str], Row] = {
         "/api/rooms/directory", signed_in(E(200), note="public rooms only, members or not")
     ),
     ("api/rooms/directory/?$", "OPTIONS"): Row("/api/rooms/directory", OPTIONS_API),
+    ("api/dms/?$", "POST"): Row(
+        "/api/dms",
+        signed_in(E("2xx"), note="a direct room of one's own with the target"),
+        json=lambda w, a: {"user_ids": [str(w.target.pk)]},
+    ),
+    ("api/dms/?$", "OPTIONS"): Row("/api/dms", OPTIONS_API),
     # --- people ---
     ("api/users/?$", "GET"): Row("/api/users?q=a", signed_in(E(200), note="active accounts, public shape only")),
     ("api/users/?$", "OPTIONS"): Row("/api/users", OPTIONS_API),
