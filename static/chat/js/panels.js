@@ -43,7 +43,8 @@ function showResults(page) {
   if (page.next) {
     const more = el("button", { type: "button", class: "link more-results", onclick: async () => {
       more.disabled = true;
-      const next = await api("GET", new URL(page.next, location.href).pathname + new URL(page.next, location.href).search);
+      const url = new URL(page.next, location.href);
+      const next = await api("GET", url.pathname + url.search);
       if (next.ok) showResults(next.data); else more.disabled = false;
     } }, "More results");
     body().append(more);
