@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models, transaction
 from django.db.models.functions import Lower
@@ -70,3 +71,38 @@ class AccessRevocation(models.Model):
 
     def __str__(self) -> str:
         return f"user {self.user_id} lost {'everything' if self.room_id is None else f'room {self.room_id}'}"
+
+
+class UserLogHead(models.Model):
+    """Per user: the position of the newest entry of their log (accounts/user_log.py), raised under
+    this row's lock by every entry, so a user's entries commit in position order."""
+
+    # No foreign key: deleting a user deletes their memberships first, whose removals are logged in
+    # the same transaction; accounts/receivers.py drops the log once the user is gone.
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, primary_key=True, related_name="+"
+    )
+    position = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"log of {self.user_id} at {self.position}"
+
+
+class UserLogEntry(models.Model):
+    """One change of what a user sees outside rooms' messages: a room added, changed or lost, the
+    read marker moved, a notification made. The user stream (WS /api/ws) replays them on resume."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    position = models.BigIntegerField()
+    kind = models.CharField(max_length=20)
+    room_id = models.BigIntegerField(null=True)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "position"], name="user_log_position")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.user_id} at {self.position}"

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
-from accounts import revocations
+from accounts import revocations, user_log
 from accounts.authentication import forget_user
 from accounts.models import User
 
@@ -33,6 +33,7 @@ def revoke_if_access_lost(sender: Any, instance: User, **_: Any) -> None:
 
 def revoke_deleted(sender: Any, instance: User, **_: Any) -> None:
     _revoke(instance.pk)
+    user_log.forget_user(instance.pk)  # after the memberships' removals were logged for it
 
 
 def _revoke(user_id: int) -> None:

@@ -224,6 +224,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "expire-unfinished-uploads": {"task": "messaging.tasks.expire_uploads", "schedule": 15 * 60.0},
     "forget-old-revocations": {"task": "accounts.tasks.forget_old_revocations", "schedule": 60 * 60.0},
+    "forget-old-log-entries": {"task": "accounts.tasks.forget_old_log_entries", "schedule": 60 * 60.0},
 }
 
 # --- Auth ----------------------------------------------------------------------------------------
@@ -412,4 +413,8 @@ WS_TICK_SECONDS = env.float("WS_TICK_SECONDS", default=5.0)  # catch-up poll and
 REVOCATION_POLL_SECONDS = env.float("REVOCATION_POLL_SECONDS", default=1.0)
 WS_PRESENCE_TTL_SECONDS = env.float("WS_PRESENCE_TTL_SECONDS", default=30.0)
 WS_REPLAY_WINDOW = env.int("WS_REPLAY_WINDOW", default=500)
+# The user stream's cursor (docs/websocket.md): how far behind its clock a cursor's time stays.
+# It must exceed the store's commit limit (20 s) plus the clock skew between server processes.
+STREAM_CURSOR_MARGIN_SECONDS = env.float("STREAM_CURSOR_MARGIN_SECONDS", default=60.0)
+USER_LOG_KEEP_DAYS = env.int("USER_LOG_KEEP_DAYS", default=30)  # older cursors get `cursor_expired`
 WS_PRESENCE_PUSH_LIMIT = env.int("WS_PRESENCE_PUSH_LIMIT", default=200)  # members; bigger rooms poll presence

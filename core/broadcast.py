@@ -30,7 +30,8 @@ def frame_text(frame: Mapping[str, object]) -> str:
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
 
 
-async def publish_async(group: str, frame: Mapping[str, object]) -> None:
+async def publish_async(group: str, frame: Mapping[str, object], **fields: Any) -> None:
+    """Publish `frame` to the group's sockets; `fields` travel beside it for the receiving hub."""
     layer = get_channel_layer()
     if layer is None:
         return
@@ -44,6 +45,7 @@ async def publish_async(group: str, frame: Mapping[str, object]) -> None:
         "sender": user["id"] if isinstance(user, dict) else None,
         # Serialised once here, not once per receiving socket: a 1,000-member room costs one dumps.
         "text": frame_text(frame),
+        **fields,
     }
     try:
         await layer.group_send(group, event)
@@ -51,8 +53,8 @@ async def publish_async(group: str, frame: Mapping[str, object]) -> None:
         logger.warning("channel layer publish to %s failed", group, exc_info=logger.isEnabledFor(logging.DEBUG))
 
 
-def publish(group: str, frame: Mapping[str, object]) -> None:
-    async_to_sync(publish_async)(group, frame)
+def publish(group: str, frame: Mapping[str, object], **fields: Any) -> None:
+    async_to_sync(publish_async)(group, frame, **fields)
 
 
 async def notify_async(group: str, kind: str, **data: Any) -> None:

@@ -137,9 +137,9 @@ def message_post(
     payloads = message_payloads([stored, parent] if parent is not None else [stored], known=[user])
     if created:
         MESSAGES_POSTED.inc()
-        changes = [MessageChange(message=payloads[0], is_new=True)]
+        changes = [_change(stored, payloads[0], is_new=True)]
         if parent is not None:
-            changes.append(MessageChange(message=payloads[1], is_new=False))
+            changes.append(_change(parent, payloads[1], is_new=False))
         _announce(membership.room_id, changes)
     try:
         # PostgreSQL learns which message carries the files (the first one, for a repeated client_id).
@@ -149,6 +149,10 @@ def message_post(
     except DatabaseError:
         logger.warning("attachments of message %s not linked", stored.id, exc_info=True)
     return PostResult(message=payloads[0], created=created)
+
+
+def _change(stored: store.StoredMessage, payload: MessagePayload, *, is_new: bool) -> MessageChange:
+    return MessageChange(message=payload, is_new=is_new, stamp=stored.stamp, prior_stamp=stored.prior_stamp)
 
 
 def _announce(room_id: int, changes: list[MessageChange]) -> None:
@@ -164,7 +168,7 @@ def _changed(room_id: int, updated: store.StoredMessage | None, fallback_id: str
     if updated is None:  # a no-op: nothing stored, nothing announced
         return one_message_payload(message_or_404(fallback_id))
     payload = one_message_payload(updated)
-    _announce(room_id, [MessageChange(message=payload, is_new=False)])
+    _announce(room_id, [_change(updated, payload, is_new=False)])
     return payload
 
 

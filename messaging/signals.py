@@ -13,6 +13,8 @@ from messaging.payloads import MessagePayload
 class MessageChange:
     message: MessagePayload
     is_new: bool  # a post (`message.new`), else a change to a message clients have (`message.updated`)
+    stamp: int = 0  # when the change was made, and when the room's change before it was (store.Allocation)
+    prior_stamp: int = 0
 
 
 # Sent once a change to a room's messages is durable, with `room_id` and `changes` (a list of

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts import user_log
 from accounts.models import User
 from core.errors import InvalidInput
 from notifications.models import Notification, NotificationType
@@ -38,19 +40,27 @@ def record_notices(room_id: int, notices: list[MessageNotice]) -> None:
         members_query = members_query.filter(user_id__in=wanted)
     members = set(members_query.values_list("user_id", flat=True))
     rows = [
-        Notification(
-            user_id=user_id,
-            type=notice.kind,
-            room_id=room_id,
-            message_id=notice.message_id,
-            actor_id=notice.author_id,
-            created_at=notice.at,
-            excerpt=notice.excerpt[:EXCERPT_LENGTH],
-        )
+        (user_id, notice.kind, room_id, notice.message_id, notice.author_id, notice.at, notice.excerpt[:EXCERPT_LENGTH])
         for notice in notices
         for user_id in sorted((members if notice.everyone else notice.user_ids & members) - {notice.author_id})
     ]
-    Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    if not rows:
+        return
+    table = Notification._meta.db_table
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            # Only the notices really made (a repeated one is skipped by the unique index) are
+            # logged for the user stream, so nobody is told of one twice.
+            cursor.execute(
+                f"INSERT INTO {table} (user_id, type, room_id, message_id, actor_id, created_at, read, excerpt) "
+                f"SELECT u, t, r, m, a, c, false, e FROM unnest(%s::bigint[], %s::varchar[], %s::bigint[], "
+                f"%s::varchar[], %s::bigint[], %s::timestamptz[], %s::varchar[]) AS rows(u, t, r, m, a, c, e) "
+                "ON CONFLICT DO NOTHING RETURNING id, user_id",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+            made = cursor.fetchall()
+        for notification_id, user_id in made:
+            user_log.record([user_id], user_log.NOTIFICATION, room_id, {"id": notification_id})
 
 
 def forget_message(message_id: str) -> None:
@@ -59,9 +69,11 @@ def forget_message(message_id: str) -> None:
 
 
 def notify_invite(*, user_id: int, room_id: int, actor_id: int) -> None:
-    Notification.objects.create(
-        user_id=user_id, type=NotificationType.INVITE, room_id=room_id, actor_id=actor_id, created_at=timezone.now()
-    )
+    with transaction.atomic():
+        notice = Notification.objects.create(
+            user_id=user_id, type=NotificationType.INVITE, room_id=room_id, actor_id=actor_id, created_at=timezone.now()
+        )
+        user_log.record([user_id], user_log.NOTIFICATION, room_id, {"id": notice.pk})
 
 
 def mark_read(*, user: User, ids: Any = None, everything: Any = False) -> int:

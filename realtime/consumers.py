@@ -125,7 +125,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self._joined = True
         SOCKETS_OPEN.inc()
         # Subscribed before reading the store: nothing committed after this point can be missed.
-        await hub().register(self)
+        await hub().register(self, [self.room_id])
         if identity.expires_at is not None:
             self._tasks.append(asyncio.get_running_loop().create_task(self._close_at(identity.expires_at)))
 
@@ -162,7 +162,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not getattr(self, "_joined", False):
             return
         SOCKETS_OPEN.dec()
-        await hub().unregister(self)
+        await hub().unregister(self, [self.room_id])
         try:
             await broadcast.unsubscribe(broadcast.user_group(self.user.pk), self.channel_name)
         except Exception as exc:  # noqa: BLE001 - a stale subscription only costs traffic
@@ -270,6 +270,20 @@ class RoomConsumer(AsyncWebsocketConsumer):
         logger.info("closing socket of user %s in room %s: access revoked", self.user.pk, self.room_id)
         self._outbox.cut(broadcast.frame_text(frame), close)
 
+    async def on_room_event(self, room_id: int, event: dict[str, Any]) -> None:
+        """An event of this socket's room from the hub: a message change, or typing/presence."""
+        if event.get("kind") in (frames.MESSAGE_NEW, frames.MESSAGE_UPDATED):
+            await self.deliver_message_text(int(event["version"]), event["text"])
+        elif event.get("sender") != str(self.user.pk):  # own typing/presence is no news
+            self._outbox.offer(event["text"])
+
+    def check_head(self, room_id: int, head: store.RoomHead) -> bool:
+        """The hub's tick: behind the room's head means a signal was lost; catch up."""
+        if head.version > self.last_version:
+            self.schedule_catch_up(head.version)
+            return True
+        return False
+
     async def deliver_message_text(self, version: int, text: str) -> None:
         """A live `message.*` frame from the hub: sent if it is the next version, else a gap fill."""
         if self._holds:
@@ -297,10 +311,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def _catch_up_while_behind(self) -> None:
         while self._catch_up_to > self.last_version and not self._outbox.closing:
             await self.catch_up(self._catch_up_to)
-
-    async def send_text(self, text: str) -> None:
-        """A live frame from the hub that is not a message change (typing, presence)."""
-        self._outbox.offer(text)
 
     async def catch_up(self, upto_version: int) -> None:
         """Send every change in (last_version, upto_version] from the store, ascending by version."""

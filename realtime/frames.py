@@ -6,7 +6,7 @@ test suite receives against these TypedDicts (the socket's counterpart of the Op
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 from accounts.serializers import UserPayload
 from messaging.payloads import MessagePayload
@@ -19,6 +19,11 @@ TYPING = "typing"
 PRESENCE = "presence"
 ERROR = "error"
 PONG = "pong"
+ROOM_ADDED = "room.added"
+ROOM_UPDATED = "room.updated"
+ROOM_REMOVED = "room.removed"
+READ = "read"
+NOTIFICATION = "notification"
 
 TypingState = Literal["start", "stop"]
 PresenceStatus = Literal["online", "offline"]
@@ -71,6 +76,77 @@ class PongFrame(TypedDict):
     type: Literal["pong"]
 
 
+# --- the user stream (WS /api/ws): every frame about a room names it; state changes carry `cursor` ---
+
+RemovalReason = Literal["left", "removed", "banned"]
+
+
+class StreamMessageNewFrame(TypedDict):
+    type: Literal["message.new"]
+    room_id: str
+    message: MessagePayload
+    cursor: str
+
+
+class StreamMessageUpdatedFrame(TypedDict):
+    type: Literal["message.updated"]
+    room_id: str
+    message: MessagePayload
+    cursor: str
+
+
+class StreamMessageAckFrame(TypedDict):
+    type: Literal["message.ack"]
+    room_id: str
+    client_id: str | None
+    message: MessagePayload
+
+
+class StreamSyncDoneFrame(TypedDict):
+    type: Literal["sync.done"]
+    cursor: str
+
+
+class StreamTypingFrame(TypedDict):
+    type: Literal["typing"]
+    room_id: str
+    user: UserPayload
+    state: TypingState
+
+
+class RoomAddedFrame(TypedDict):
+    type: Literal["room.added"]
+    room: dict[str, Any]  # the REST `Room`
+    cursor: str
+
+
+class RoomUpdatedFrame(TypedDict):
+    type: Literal["room.updated"]
+    room: dict[str, Any]
+    cursor: str
+
+
+class RoomRemovedFrame(TypedDict):
+    type: Literal["room.removed"]
+    room_id: str
+    reason: RemovalReason
+    cursor: str
+
+
+class ReadFrame(TypedDict):
+    type: Literal["read"]
+    room_id: str
+    seq: int
+    unread_count: int
+    cursor: str
+
+
+class NotificationFrame(TypedDict):
+    type: Literal["notification"]
+    notification: dict[str, Any]  # the REST `Notification`
+    cursor: str
+
+
 ServerFrame = (
     MessageNewFrame
     | MessageUpdatedFrame
@@ -80,6 +156,16 @@ ServerFrame = (
     | PresenceFrame
     | ErrorFrame
     | PongFrame
+    | StreamMessageNewFrame
+    | StreamMessageUpdatedFrame
+    | StreamMessageAckFrame
+    | StreamSyncDoneFrame
+    | StreamTypingFrame
+    | RoomAddedFrame
+    | RoomUpdatedFrame
+    | RoomRemovedFrame
+    | ReadFrame
+    | NotificationFrame
 )
 
 
@@ -116,3 +202,31 @@ def error(code: str, detail: str, client_id: str | None = None) -> ErrorFrame:
 
 def pong() -> PongFrame:
     return {"type": "pong"}
+
+
+def stream_sync_done(cursor: str) -> StreamSyncDoneFrame:
+    return {"type": "sync.done", "cursor": cursor}
+
+
+def stream_message_ack(room_id: int, client_id: str | None, message: MessagePayload) -> StreamMessageAckFrame:
+    return {"type": "message.ack", "room_id": str(room_id), "client_id": client_id, "message": message}
+
+
+def room_added(room: dict[str, Any], cursor: str) -> RoomAddedFrame:
+    return {"type": "room.added", "room": room, "cursor": cursor}
+
+
+def room_updated(room: dict[str, Any], cursor: str) -> RoomUpdatedFrame:
+    return {"type": "room.updated", "room": room, "cursor": cursor}
+
+
+def room_removed(room_id: int, reason: RemovalReason, cursor: str) -> RoomRemovedFrame:
+    return {"type": "room.removed", "room_id": str(room_id), "reason": reason, "cursor": cursor}
+
+
+def read(room_id: int, seq: int, unread_count: int, cursor: str) -> ReadFrame:
+    return {"type": "read", "room_id": str(room_id), "seq": seq, "unread_count": unread_count, "cursor": cursor}
+
+
+def notification(payload: dict[str, Any], cursor: str) -> NotificationFrame:
+    return {"type": "notification", "notification": payload, "cursor": cursor}

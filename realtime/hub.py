@@ -4,52 +4,68 @@ One channel per process subscribes to the groups of the rooms that have sockets 
 event arrives once per process and is written to every local socket of its room, without a
 channel-layer message per socket (which in Channels costs a queue, a task and a decode each).
 
-Every WS_TICK_SECONDS, in one query for all rooms with sockets here, it compares each room's head
-version with what each socket has delivered and lets laggards catch up from the store: a signal
-lost by the channel layer (or Redis being down) costs latency, never a message. The same tick
-refreshes this process's presence entries and sweeps expired ones (a dead process's sockets).
+Every WS_TICK_SECONDS, in one query for the rooms changed lately (the counters' stamp index), it
+compares each room's head version with what each socket here has delivered and lets laggards catch
+up from the store: a signal lost by the channel layer (or Redis being down) costs latency, never a
+message. The same tick moves user streams' cursors on, reads the user logs that moved without a
+signal, refreshes this process's presence entries and sweeps expired ones (a dead process's sockets).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, Protocol
 
 from django.conf import settings
 
-from accounts import revocations
+from accounts import revocations, user_log
 from accounts.authentication import forget_user
 from accounts.models import User
 from accounts.revocations import Revocation
 from core import broadcast
 from core.blocking import off_loop
 from messaging import store
-from realtime import frames, presence, user_limits
+from realtime import presence, user_limits
 
 logger = logging.getLogger(__name__)
 
 
 class LocalSocket(Protocol):
-    """What the hub needs of a socket in this process (realtime/consumers.py's LocalSocket)."""
+    """What the hub needs of any socket in this process (a room socket or a user stream)."""
 
-    room_id: int
     user: User
     channel_name: str
-    last_version: int  # highest room version delivered, in order
-    push_presence: bool
     access_epoch: int  # the revocation epoch read before it authenticated
 
-    async def deliver_message_text(self, version: int, text: str) -> None: ...
-    async def send_text(self, text: str) -> None: ...
-    def schedule_catch_up(self, upto_version: int) -> None: ...
+    async def on_room_event(self, room_id: int, event: dict[str, Any]) -> None: ...
+    def check_head(self, room_id: int, head: store.RoomHead) -> bool: ...
     def revoke(self, revocation: Revocation) -> None: ...
+
+
+class StreamSocket(LocalSocket, Protocol):
+    """A user stream (realtime/stream.py): many rooms, a cursor, the user's log."""
+
+    def tick_floor(self) -> int | None: ...
+    def checked(self, floor_ms: int, read_ms: int) -> None: ...
+    def check_log(self, position: int) -> None: ...
+
+
+class RoomSocket(LocalSocket, Protocol):
+    room_id: int
+    push_presence: bool
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 class Hub:
     def __init__(self) -> None:
         self.rooms: dict[int, set[LocalSocket]] = {}
         self.users: dict[int, set[LocalSocket]] = {}
+        self.streams: set[StreamSocket] = set()
         self.groups: dict[str, int] = {}
         # Revocations read up to here (accounts/revocations.py); None while no socket is here.
         self._epoch: int | None = None
@@ -58,12 +74,13 @@ class Hub:
         self._channel: str | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._receiver: asyncio.Task[None] | None = None
+        self._last_read_ms: int | None = None  # when the previous tick read the rooms' heads
 
-    async def register(self, consumer: LocalSocket) -> None:
-        """Add a socket; returns once its room's events reach this process (or the layer is down)."""
-        room_id = consumer.room_id
-        self.rooms.setdefault(room_id, set()).add(consumer)
+    async def register(self, consumer: LocalSocket, room_ids: list[int], *, stream: bool = False) -> None:
+        """Add a socket; returns once its rooms' events reach this process (or the layer is down)."""
         self.users.setdefault(consumer.user.pk, set()).add(consumer)
+        if stream:
+            self.streams.add(consumer)  # type: ignore[arg-type]  # realtime/stream.py's consumer
         loop = asyncio.get_running_loop()
         if self._ticker is None or self._ticker.done():
             self._ticker = loop.create_task(self._tick_forever())
@@ -77,18 +94,53 @@ class Hub:
                     consumer.revoke(revocation)
         if self._watcher is None or self._watcher.done():
             self._watcher = loop.create_task(self._watch_revocations())
-        subscribed = self._subscribed.get(room_id)
-        if subscribed is None:
-            subscribed = self._subscribed[room_id] = loop.create_future()
-            try:
-                await self._subscribe(room_id)
-            except Exception as exc:  # noqa: BLE001 - Redis down: the ticker still delivers
-                logger.warning("room subscription failed: %r", exc)
-            finally:
-                subscribed.set_result(None)
-        await asyncio.shield(subscribed)
+        await self.listen(consumer, room_ids)
 
-    async def unregister(self, consumer: LocalSocket) -> None:
+    async def listen(self, consumer: LocalSocket, room_ids: list[int]) -> None:
+        """Send `consumer` the events of `room_ids` too: one subscription per room per process."""
+        loop = asyncio.get_running_loop()
+        waiting: list[asyncio.Future[None]] = []
+        starting: list[tuple[int, asyncio.Future[None]]] = []
+        for room_id in room_ids:
+            self.rooms.setdefault(room_id, set()).add(consumer)
+            subscribed = self._subscribed.get(room_id)
+            if subscribed is None:
+                subscribed = self._subscribed[room_id] = loop.create_future()
+                starting.append((room_id, subscribed))
+            waiting.append(subscribed)
+        if starting:
+            await asyncio.gather(*(self._subscribe_once(room_id, future) for room_id, future in starting))
+        for subscribed in waiting:
+            await asyncio.shield(subscribed)
+
+    async def _subscribe_once(self, room_id: int, subscribed: asyncio.Future[None]) -> None:
+        try:
+            await self._subscribe(room_id)
+        except Exception as exc:  # noqa: BLE001 - Redis down: the ticker still delivers
+            logger.warning("room subscription failed: %r", exc)
+        finally:
+            subscribed.set_result(None)
+
+    async def unlisten(self, consumer: LocalSocket, room_ids: list[int]) -> None:
+        for room_id in room_ids:
+            sockets = self.rooms.get(room_id)
+            if sockets is None:
+                continue
+            sockets.discard(consumer)
+            if sockets:
+                continue
+            del self.rooms[room_id]
+            self._subscribed.pop(room_id, None)
+            group = broadcast.room_group(room_id)
+            self.groups.pop(group, None)
+            if self._channel is not None:
+                try:
+                    await broadcast.unsubscribe(group, self._channel)
+                except Exception as exc:  # noqa: BLE001 - a stale subscription only costs traffic
+                    logger.debug("room unsubscribe failed: %r", exc)
+
+    async def unregister(self, consumer: LocalSocket, room_ids: list[int]) -> None:
+        self.streams.discard(consumer)
         own = self.users.get(consumer.user.pk)
         if own is not None:
             own.discard(consumer)
@@ -96,20 +148,7 @@ class Hub:
                 del self.users[consumer.user.pk]
                 if not self.users:
                     self._epoch = None
-        sockets = self.rooms.get(consumer.room_id)
-        if sockets is None:
-            return
-        sockets.discard(consumer)
-        if not sockets:
-            del self.rooms[consumer.room_id]
-            self._subscribed.pop(consumer.room_id, None)
-            group = broadcast.room_group(consumer.room_id)
-            self.groups.pop(group, None)
-            if self._channel is not None:
-                try:
-                    await broadcast.unsubscribe(group, self._channel)
-                except Exception as exc:  # noqa: BLE001 - a stale subscription only costs traffic
-                    logger.debug("room unsubscribe failed: %r", exc)
+        await self.unlisten(consumer, room_ids)
 
     async def _subscribe(self, room_id: int) -> None:
         if self._channel is None:
@@ -132,18 +171,13 @@ class Hub:
                 await asyncio.sleep(0.1)
 
     async def fan_out(self, event: dict[str, Any]) -> None:
+        """One event, serialised once by its publisher, to every local socket of its room."""
         room_id = self.groups.get(str(event.get("group")))
-        sockets = list(self.rooms.get(room_id, ())) if room_id is not None else []
-        kind = event.get("kind")
-        text = event["text"]
-        version = int(event["version"]) if kind in (frames.MESSAGE_NEW, frames.MESSAGE_UPDATED) else None
-        sender = event.get("sender")
-        for consumer in sockets:
+        if room_id is None:
+            return
+        for consumer in list(self.rooms.get(room_id, ())):
             try:
-                if version is not None:
-                    await consumer.deliver_message_text(version, text)
-                elif sender is None or sender != str(consumer.user.pk):  # own typing/presence is no news
-                    await consumer.send_text(text)
+                await consumer.on_room_event(room_id, event)
             except Exception as exc:  # noqa: BLE001 - a socket closing mid-send must not starve the others
                 logger.debug("delivery to a closing socket failed: %r", exc)
 
@@ -169,32 +203,65 @@ class Hub:
                 self._epoch = max(self._epoch, revocation.epoch)
 
     async def _tick_forever(self) -> None:
-        while self.rooms:
+        while self.users:
             await asyncio.sleep(settings.WS_TICK_SECONDS)
-            snapshot = {room_id: list(sockets) for room_id, sockets in self.rooms.items()}
             # Separately guarded: MongoDB down must not stop presence, nor Redis down the catch-up.
-            for step in (self.catch_up, self.keep_presence):
+            for step in (self.catch_up, self.check_logs, self.keep_presence):
                 try:
-                    await step(snapshot)
+                    await step()
                 except Exception as exc:  # noqa: BLE001 - the ticker must outlive any outage
                     logger.warning("websocket tick %s failed: %r", step.__name__, exc)
 
-    async def catch_up(self, snapshot: dict[int, list[LocalSocket]]) -> None:
-        if not snapshot:
-            return
-        heads = await off_loop(store.room_heads)(list(snapshot))
-        for room_id, sockets in snapshot.items():
-            head = heads.get(room_id)
-            for consumer in sockets:
-                if head is not None and head.version > consumer.last_version:
-                    consumer.schedule_catch_up(head.version)
+    def _floor(self, read_ms: int) -> int:
+        """The oldest stamp this tick must look from: every change committed since the last tick
+        (a change commits within the margin of its stamp) and every stream's cursor stamp."""
+        margin = int(settings.STREAM_CURSOR_MARGIN_SECONDS * 1000)
+        previous = (
+            self._last_read_ms if self._last_read_ms is not None else read_ms - int(settings.WS_TICK_SECONDS * 1000)
+        )
+        floors = [previous - margin]
+        floors.extend(f for f in (s.tick_floor() for s in self.streams) if f is not None)
+        return min(floors)
 
-    async def keep_presence(self, snapshot: dict[int, list[LocalSocket]]) -> None:
+    async def catch_up(self) -> None:
+        """Compare the heads of the rooms changed lately with what each socket has delivered; those
+        behind catch up from the store. A stream that is behind nowhere moves its cursor on."""
+        if not self.rooms and not self.streams:
+            return
+        read_ms = now_ms()  # before the read: a change it misses is stamped after read_ms - margin
+        floor = self._floor(read_ms)
+        heads = await off_loop(store.rooms_changed_since)(floor, max(1_000, len(self.rooms)))
+        if heads is None:  # a busy minute on a big server: ask for this process's rooms instead
+            heads = await off_loop(store.room_heads)(list(self.rooms))
+        behind: set[LocalSocket] = set()
+        for room_id, head in heads.items():
+            for consumer in list(self.rooms.get(room_id, ())):
+                if consumer.check_head(room_id, head):
+                    behind.add(consumer)
+        for stream in list(self.streams):
+            if stream not in behind:
+                stream.checked(floor, read_ms)
+        self._last_read_ms = read_ms
+
+    async def check_logs(self) -> None:
+        """Streams whose user's log moved on without their hearing of it read it (a lost signal)."""
+        if not self.streams:
+            return
+        positions = await off_loop(user_log.head_positions)({s.user.pk for s in self.streams})
+        for stream in list(self.streams):
+            stream.check_log(positions.get(stream.user.pk, 0))
+
+    async def keep_presence(self) -> None:
+        room_sockets: dict[int, list[RoomSocket]] = {}
+        for room_id, sockets in self.rooms.items():
+            for consumer in sockets:
+                if consumer not in self.streams:
+                    room_sockets.setdefault(room_id, []).append(consumer)  # type: ignore[arg-type]
         backend = presence.backend()
-        await backend.refresh([(c.room_id, c.user.pk, c.channel_name) for s in snapshot.values() for c in s])
-        await user_limits.backend().refresh([(c.user.pk, c.channel_name) for s in snapshot.values() for c in s])
-        for room_id, user_id in await backend.sweep(list(snapshot)):
-            if not any(consumer.push_presence for consumer in snapshot[room_id]):
+        await backend.refresh([(c.room_id, c.user.pk, c.channel_name) for s in room_sockets.values() for c in s])
+        await user_limits.backend().refresh([(c.user.pk, c.channel_name) for s in self.users.values() for c in s])
+        for room_id, user_id in await backend.sweep(list(room_sockets)):
+            if not any(consumer.push_presence for consumer in room_sockets[room_id]):
                 continue
             user = await off_loop(User.objects.filter(pk=user_id).first)()
             if user is not None:

@@ -39,7 +39,8 @@ class Outbox:
         self._limit = limit_bytes
         self._stall_seconds = stall_seconds
         self._on_overflow = on_overflow
-        self._queue: deque[str | Close] = deque()
+        # Each frame with its tag (a user stream's room), so a room's frames can be dropped.
+        self._queue: deque[tuple[str, int | None] | Close] = deque()
         self._bytes = 0
         self._ready = asyncio.Event()  # something is queued
         self._room = asyncio.Event()  # the queue went below the limit
@@ -50,17 +51,17 @@ class Outbox:
     def queued_bytes(self) -> int:
         return self._bytes
 
-    def offer(self, text: str) -> bool:
+    def offer(self, text: str, tag: int | None = None) -> bool:
         """Queue a live frame without waiting; over the limit, close the socket instead."""
         if self.closing:
             return False
         if self._queue and self._bytes + len(text) > self._limit:
             self._overflow()
             return False
-        self._append(text)
+        self._append(text, tag)
         return True
 
-    async def put(self, text: str) -> None:
+    async def put(self, text: str, tag: int | None = None) -> None:
         """Queue one of the socket's own frames, waiting while the queue is over the limit."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._stall_seconds
@@ -71,7 +72,19 @@ class Outbox:
             except TimeoutError:  # the client took in nothing for stall_seconds
                 self._overflow()
         if not self.closing:
-            self._append(text)
+            self._append(text, tag)
+
+    def drop(self, tag: int) -> None:
+        """Forget the queued frames tagged `tag` (access to that room ended: none may reach the client)."""
+        kept: deque[tuple[str, int | None] | Close] = deque()
+        for item in self._queue:
+            if isinstance(item, tuple) and item[1] == tag:
+                self._bytes -= len(item[0])
+            else:
+                kept.append(item)
+        self._queue = kept
+        if self._bytes <= self._limit:
+            self._room.set()
 
     def close(self, close: Close) -> None:
         """Send `close` after what is queued; later frames are dropped."""
@@ -105,8 +118,8 @@ class Outbox:
         self._bytes = 0
         self.close(self._on_overflow())
 
-    def _append(self, text: str) -> None:
-        self._queue.append(text)
+    def _append(self, text: str, tag: int | None = None) -> None:
+        self._queue.append((text, tag))
         self._bytes += len(text)
         self._ready.set()
 
@@ -120,11 +133,12 @@ class Outbox:
                 with contextlib.suppress(Exception):  # the client may be gone already
                     await self._send_close(item)
                 return
-            self._bytes -= len(item)
+            text = item[0]
+            self._bytes -= len(text)
             if self._bytes <= self._limit:
                 self._room.set()
             try:
-                await self._send_text(item)
+                await self._send_text(text)
             except Exception:  # noqa: BLE001 - the connection is gone; disconnect() cleans up
                 self.closing = True
                 self._room.set()

@@ -18,4 +18,5 @@ def publish_room_changes(sender: Any, *, room_id: int, changes: list[MessageChan
     group = broadcast.room_group(room_id)
     for change in changes:
         frame = frames.message_new(change.message) if change.is_new else frames.message_updated(change.message)
-        broadcast.publish(group, frame)
+        # The stamps let a user stream tell, without a query, whether it has what came before.
+        broadcast.publish(group, frame, stamp=change.stamp, prior_stamp=change.prior_stamp)

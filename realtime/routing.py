@@ -2,6 +2,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import re_path
 
 from realtime.consumers import RoomConsumer
+from realtime.stream import UserStreamConsumer
 
 
 class UnknownPathConsumer(AsyncWebsocketConsumer):
@@ -13,6 +14,7 @@ class UnknownPathConsumer(AsyncWebsocketConsumer):
 
 
 websocket_urlpatterns = [
-    re_path(r"^api/ws/(?P<room_id>[^/]*)/?$", RoomConsumer.as_asgi()),
+    re_path(r"^api/ws/?$", UserStreamConsumer.as_asgi()),
+    re_path(r"^api/ws/(?P<room_id>[^/]+)/?$", RoomConsumer.as_asgi()),
     re_path(r"", UnknownPathConsumer.as_asgi()),
 ]

@@ -72,6 +72,8 @@ class Membership(models.Model):
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     joined_at = models.DateTimeField(auto_now_add=True)
     last_read_seq = models.BigIntegerField(default=0)
+    # Not stored: why a deletion ends it, for the user's log ("left", "removed" or "banned").
+    removal_reason = "removed"
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["room", "user"], name="rooms_membership_room_user_unique")]

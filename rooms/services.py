@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from accounts import user_log
 from accounts.models import User
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.ids import parse_positive_id
@@ -170,13 +171,16 @@ def member_remove(*, actor: User, room_id: Any, user_id: Any) -> None:
             raise Conflict("A room always keeps an owner; name another owner first.", code="last_owner")
         # rooms/receivers.py revokes the access in this transaction: the removed user's sockets
         # close at once (channel layer), at the latest within REVOCATION_POLL_SECONDS.
+        target.removal_reason = "left" if leaving else "removed"  # for the user's log (realtime/receivers.py)
         target.delete()
 
 
 def mark_read(*, user: User, room_id: Any, seq: int) -> None:
     membership = room_require_member(user, room_id)
     # Never move the marker backwards: two devices may report out of order.
-    Membership.objects.filter(pk=membership.pk, last_read_seq__lt=seq).update(last_read_seq=seq)
+    with transaction.atomic():
+        if Membership.objects.filter(pk=membership.pk, last_read_seq__lt=seq).update(last_read_seq=seq):
+            user_log.record([user.pk], user_log.READ, membership.room_id, {"seq": seq})
 
 
 def _membership_for_update(room_id: int, user_id: Any) -> Membership:

@@ -43,6 +43,10 @@ def check(value: Any, expected: Any, path: str = "") -> None:
             except FrameMismatch as exc:
                 errors.append(str(exc))
         raise _fail(path, "matches no option: " + " | ".join(errors))
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise _fail(path, f"expected an object, got {type(value).__name__}")
+        return
     if origin is list:
         if not isinstance(value, list):
             raise _fail(path, f"expected a list, got {type(value).__name__}")
@@ -75,14 +79,16 @@ def _check_typeddict(value: Any, schema: Any, path: str) -> None:
             check(value[key], hint, f"{path}.{key}" if path else key)
 
 
-_BY_TYPE: dict[str, Any] = {}
+# A `type` names one schema per socket: the room socket's, and the user stream's where it differs.
+_BY_TYPE: dict[str, list[Any]] = {}
 for _schema in get_args(frames.ServerFrame):
     (_kind,) = get_args(typing.get_type_hints(_schema)["type"])
-    _BY_TYPE[_kind] = _schema
+    _BY_TYPE.setdefault(_kind, []).append(_schema)
 
 
 def check_server_frame(frame: Any) -> None:
     """Raise FrameMismatch unless `frame` is exactly one of the server's frame schemas."""
     if not isinstance(frame, dict) or frame.get("type") not in _BY_TYPE:
         raise _fail("", f"not a known server frame: {frame!r:.200}")
-    check(frame, _BY_TYPE[frame["type"]])
+    schemas = _BY_TYPE[frame["type"]]
+    check(frame, Union[tuple(schemas)] if len(schemas) > 1 else schemas[0])  # noqa: UP007 - built at run time

@@ -9,12 +9,14 @@ from messaging.store.connection import close, delete_everything, ensure_indexes,
 from messaging.store.diagnostics import query_plans
 from messaging.store.reads import (
     count_unread,
+    first_version_stamped_since,
     get_message,
     get_messages,
     messages_by_seq,
     messages_by_version,
     revisions_of,
     room_heads,
+    rooms_changed_since,
     thread_replies,
 )
 from messaging.store.types import (
@@ -46,6 +48,7 @@ __all__ = [
     "delete_message",
     "edit_message",
     "ensure_indexes",
+    "first_version_stamped_since",
     "generation",
     "get_message",
     "get_messages",
@@ -56,6 +59,7 @@ __all__ = [
     "query_plans",
     "revisions_of",
     "room_heads",
+    "rooms_changed_since",
     "set_reaction",
     "thread_replies",
 ]

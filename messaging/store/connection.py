@@ -85,6 +85,9 @@ def _create_indexes(database: Database[dict[str, Any]]) -> None:
         name="room_author_idem_key",
     )
     collection.create_index([("parent_id", ASCENDING), ("seq", ASCENDING)], name="thread_seq")
+    # The user stream's reads by time: a room's changes since a stamp, and the rooms changed since one.
+    collection.create_index([("room_id", ASCENDING), ("at", ASCENDING)], name="room_stamp")
+    database["room_counters"].create_index([("at", ASCENDING)], name="counter_stamp")
     database["message_edits"].create_index(
         [("message_id", ASCENDING), ("replaced_at", ASCENDING)], name="message_edits"
     )

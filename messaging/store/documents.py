@@ -66,4 +66,7 @@ def to_message(doc: dict[str, Any]) -> StoredMessage:
         mentions_room=bool(doc.get("mentions_room", False)),
         reactions=[ReactionSummary(emoji=e, user_ids=u) for e, u in grouped.items()],
         attachments=[a for a in doc.get("attachments", []) if isinstance(a, str)],
+        stamp=int(doc.get("at", 0)),
+        prior_stamp=int(doc.get("prior_at", 0)),
+        created_stamp=int(doc.get("born_at", 0)),
     )

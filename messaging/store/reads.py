@@ -68,10 +68,27 @@ def room_heads(room_ids: Iterable[int]) -> dict[int, RoomHead]:
     ids = list(room_ids)
     if not ids:
         return {}
-    return {
-        int(doc["_id"]): RoomHead(last_seq=int(doc["seq"]), version=int(doc["version"]))
-        for doc in connection.counters().find({"_id": {"$in": ids}})
-    }
+    return {int(doc["_id"]): _head(doc) for doc in connection.counters().find({"_id": {"$in": ids}})}
+
+
+def _head(doc: dict[str, Any]) -> RoomHead:
+    return RoomHead(last_seq=int(doc["seq"]), version=int(doc["version"]), stamp=int(doc.get("at", 0)))
+
+
+def rooms_changed_since(stamp: int, limit: int) -> dict[int, RoomHead] | None:
+    """The heads of every room whose latest change is stamped at or after `stamp` (one range of the
+    counters' stamp index), or None when more than `limit` rooms did: the caller then asks by room."""
+    cursor = connection.counters().find({"at": {"$gte": stamp}}).limit(limit + 1)
+    heads = {int(doc["_id"]): _head(doc) for doc in cursor}
+    return None if len(heads) > limit else heads
+
+
+def first_version_stamped_since(room_id: int, stamp: int) -> int | None:
+    """The lowest version among the room's messages whose latest change is stamped at or after
+    `stamp` (a range of the room_stamp index, versions only): stamps rise with versions in a room,
+    so every change since `stamp` is at or above it, and none before it is."""
+    cursor = connection.messages().find({"room_id": room_id, "at": {"$gte": stamp}}, {"version": 1, "_id": 0})
+    return min((int(doc["version"]) for doc in cursor), default=None)
 
 
 def count_unread(room_id: int, after_seq: int, last_seq: int, reader_id: int, cap: int) -> int:

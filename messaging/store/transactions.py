@@ -17,17 +17,21 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from pymongo import ReturnDocument
 from pymongo.client_session import ClientSession
-from pymongo.errors import DuplicateKeyError, PyMongoError, ServerSelectionTimeoutError
+from pymongo.errors import DuplicateKeyError, ExecutionTimeout, PyMongoError, ServerSelectionTimeoutError
 
 from messaging.store import connection
 
 T = TypeVar("T")
 
 TRANSACTION_DEADLINE_S = 10.0
+# A change commits within this long of its stamp (or not at all): the user stream's cursor
+# margin (STREAM_CURSOR_MARGIN_SECONDS) must exceed it plus the clock skew between processes.
+STAMP_COMMIT_LIMIT_S = 20.0
 
 # Striped per-room locks: bounded memory whatever the number of rooms.
 _room_locks = [threading.Lock() for _ in range(256)]
@@ -51,8 +55,11 @@ def _run_room_transaction(room_id: int, work: Callable[[ClientSession], T]) -> T
             attempt += 1
             with database.client.start_session() as session:
                 try:
-                    session.start_transaction()
+                    started = time.monotonic()
+                    session.start_transaction(max_commit_time_ms=int(TRANSACTION_DEADLINE_S * 1000))
                     result = work(session)
+                    if time.monotonic() - started > STAMP_COMMIT_LIMIT_S:
+                        raise ExecutionTimeout("the change took too long to commit in time for its stamp")
                     _commit(session, deadline)
                     return result
                 except PyMongoError as exc:
@@ -81,17 +88,39 @@ def _commit(session: ClientSession, deadline: float) -> None:
             raise
 
 
-def allocate(session: ClientSession, room_id: int, *, posts: int, changes: int) -> tuple[int, int]:
-    """Advance the room's counters; returns the new (seq, version) high-water marks."""
-    counter = connection.counters().find_one_and_update(
+@dataclass(frozen=True)
+class Allocation:
+    """What one change's counter increment handed out.
+
+    `stamp` is the change's time in milliseconds, never below the room's previous stamp, so a
+    room's stamps rise with its versions; `prior_stamp` is the stamp of the room's change just
+    before (0 for none). The user stream's cursor rests on both (docs/websocket.md).
+    """
+
+    seq: int
+    version: int
+    stamp: int
+    prior_stamp: int
+
+
+def allocate(session: ClientSession, room_id: int, *, posts: int, changes: int) -> Allocation:
+    """Advance the room's counters; returns the new high-water marks and the change's stamp."""
+    now_ms = int(time.time() * 1000)
+    before = connection.counters().find_one_and_update(
         {"_id": room_id},
-        {"$inc": {"seq": posts, "version": changes}},
-        return_document=ReturnDocument.AFTER,
+        {"$inc": {"seq": posts, "version": changes}, "$max": {"at": now_ms}},
+        return_document=ReturnDocument.BEFORE,
         session=session,
     )
-    if counter is None:
+    if before is None:
         raise CounterMissing
-    return int(counter["seq"]), int(counter["version"])
+    prior = int(before.get("at", 0))
+    return Allocation(
+        seq=int(before["seq"]) + posts,
+        version=int(before["version"]) + changes,
+        stamp=max(prior, now_ms),
+        prior_stamp=prior,
+    )
 
 
 def _ensure_counter(room_id: int) -> None:

@@ -48,6 +48,11 @@ class StoredMessage:
     mentions_room: bool = False
     reactions: list[ReactionSummary] = field(default_factory=list)
     attachments: list[str] = field(default_factory=list)  # upload ids (PostgreSQL holds the files' facts)
+    # Milliseconds: when its latest change was made, and when the room's change before that one
+    # was (store/transactions.Allocation); 0 on documents written before stamps existed.
+    stamp: int = 0
+    prior_stamp: int = 0
+    created_stamp: int = 0  # the stamp of the post itself
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ class Revision:
 class RoomHead:
     last_seq: int
     version: int
+    stamp: int = 0  # of the room's latest change (0: none since stamps exist)
 
 
 class StoreError(Exception):

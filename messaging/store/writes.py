@@ -47,7 +47,8 @@ def insert_message(
             parent = messages.find_one({"_id": parent_oid, "room_id": room_id}, session=session)
             if parent is None or parent["deleted"] or parent.get("parent_id") is not None:
                 raise ParentInvalid(parent_id)
-        seq, version = allocate(session, room_id, posts=1, changes=2 if parent is not None else 1)
+        allocated = allocate(session, room_id, posts=1, changes=2 if parent is not None else 1)
+        seq, version = allocated.seq, allocated.version
         oid = ObjectId()
         doc: dict[str, Any] = {
             "_id": oid,
@@ -55,6 +56,9 @@ def insert_message(
             "seq": seq,
             "version": version - 1 if parent is not None else version,
             "created_version": version - 1 if parent is not None else version,
+            "at": allocated.stamp,
+            "prior_at": allocated.prior_stamp,
+            "born_at": allocated.stamp,
             "author_id": author_id,
             "body": body,
             **markup_fields(rendered),
@@ -74,7 +78,16 @@ def insert_message(
         if parent is not None:
             updated_parent = messages.find_one_and_update(
                 {"_id": parent_oid},
-                {"$inc": {"reply_count": 1}, "$set": {"last_reply_at": now, "version": version}},
+                {
+                    "$inc": {"reply_count": 1},
+                    # The reply took the version before, with the same stamp.
+                    "$set": {
+                        "last_reply_at": now,
+                        "version": version,
+                        "at": allocated.stamp,
+                        "prior_at": allocated.stamp,
+                    },
+                },
                 return_document=ReturnDocument.AFTER,
                 session=session,
             )
@@ -112,8 +125,10 @@ def _change_message(
         update = change(session, current)
         if update is None:
             return None
-        _, version = allocate(session, room_id, posts=0, changes=1)
-        update.setdefault("$set", {})["version"] = version
+        allocated = allocate(session, room_id, posts=0, changes=1)
+        update.setdefault("$set", {}).update(
+            version=allocated.version, at=allocated.stamp, prior_at=allocated.prior_stamp
+        )
         after = messages.find_one_and_update(
             {"_id": oid}, update, return_document=ReturnDocument.AFTER, session=session
         )
