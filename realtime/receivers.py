@@ -3,29 +3,20 @@ every way of changing a membership or a room (API, admin, cascades) is logged in
 
 from __future__ import annotations
 
-import logging
 from typing import Any
-
-from pymongo.errors import PyMongoError
 
 from accounts import user_log
 from messaging import store
 from rooms.models import Membership, Room
-
-logger = logging.getLogger(__name__)
 
 
 def log_membership_saved(sender: Any, instance: Membership, created: bool = False, **_: Any) -> None:
     if not created:
         user_log.record([instance.user_id], user_log.ROOM_UPDATED, instance.room_id)
         return
-    # The room's head when the member joined: their stream starts the room's messages right after it.
-    try:
-        head = store.room_heads([instance.room_id]).get(instance.room_id)
-        version: int | None = head.version if head is not None else 0
-    except PyMongoError:
-        logger.warning("room head unknown at join of %s to %s", instance.user_id, instance.room_id)
-        version = None  # the stream starts the room at its head when it hears of the join
+    # The room's head when the member joined: their stream starts the room's messages right after it
+    # (None, MongoDB away: at its head when the stream hears of the join).
+    version = store.head_version_if_reachable(instance.room_id)
     user_log.record([instance.user_id], user_log.ROOM_ADDED, instance.room_id, {"version": version})
 
 

@@ -14,7 +14,7 @@ class UnknownPathConsumer(AsyncWebsocketConsumer):
 
 
 websocket_urlpatterns = [
-    re_path(r"^api/ws/?$", UserStreamConsumer.as_asgi()),
-    re_path(r"^api/ws/(?P<room_id>[^/]+)/?$", RoomConsumer.as_asgi()),
+    re_path(r"^api/ws$", UserStreamConsumer.as_asgi()),  # `/api/ws/` stays "no such room" (4404)
+    re_path(r"^api/ws/(?P<room_id>[^/]*)/?$", RoomConsumer.as_asgi()),
     re_path(r"", UnknownPathConsumer.as_asgi()),
 ]

@@ -402,7 +402,7 @@ class UserStreamConsumer(AsyncWebsocketConsumer):
     async def _gain_room(self, room_id: int, start_version: int | None) -> None:
         self._rooms.add(room_id)
         await hub().listen(self, [room_id])
-        head = await off_loop(stream_reads.room_head_version)(room_id)
+        head = await off_loop(store.head_version)(room_id)
         base = head if start_version is None else min(start_version, head)
         self._known[room_id] = base
         self._delivered_stamp[room_id] = 0

@@ -146,8 +146,3 @@ def _join_version(entries: list[user_log.LogEntry], room_id: int) -> int | None:
             raw = entry.data.get("version")
             version = int(raw) if isinstance(raw, int) else None
     return version
-
-
-def room_head_version(room_id: int) -> int:
-    head = store.room_heads([room_id]).get(room_id)
-    return head.version if head is not None else 0

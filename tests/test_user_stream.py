@@ -79,9 +79,7 @@ async def test_one_socket_gets_every_room_and_sends_into_any(
         assert own["message"]["id"] == ack["message"]["id"]
 
 
-async def test_rooms_reads_and_notifications_arrive_live(
-    stream_server: ServerProcess, alice: User, bob: User
-) -> None:
+async def test_rooms_reads_and_notifications_arrive_live(stream_server: ServerProcess, alice: User, bob: User) -> None:
     room = await sync_to_async(make_room)(alice)
     api = await sync_to_async(rest)(stream_server, alice)
     async with connect(stream_url(stream_server), token(bob)) as b:
@@ -109,9 +107,7 @@ async def test_rooms_reads_and_notifications_arrive_live(
         assert not [f for f in await collect(b, 1.0) if f["type"] in MESSAGE_KINDS]
 
 
-async def test_bad_frames_get_errors_and_the_socket_stays(
-    stream_server: ServerProcess, alice: User, bob: User
-) -> None:
+async def test_bad_frames_get_errors_and_the_socket_stays(stream_server: ServerProcess, alice: User, bob: User) -> None:
     room = await sync_to_async(make_room)(alice)  # bob is not in it
     async with connect(stream_url(stream_server), token(bob)) as b:
         await until_sync_done(b)

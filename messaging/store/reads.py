@@ -13,6 +13,7 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING
+from pymongo.errors import PyMongoError
 
 from messaging.store import connection
 from messaging.store.documents import parse_message_id, to_message, unread_filter
@@ -69,6 +70,20 @@ def room_heads(room_ids: Iterable[int]) -> dict[int, RoomHead]:
     if not ids:
         return {}
     return {int(doc["_id"]): _head(doc) for doc in connection.counters().find({"_id": {"$in": ids}})}
+
+
+def head_version(room_id: int) -> int:
+    """The room's latest version (0 before its first change)."""
+    head = room_heads([room_id]).get(room_id)
+    return head.version if head is not None else 0
+
+
+def head_version_if_reachable(room_id: int) -> int | None:
+    """As head_version, or None while MongoDB cannot be reached (for callers that can do without)."""
+    try:
+        return head_version(room_id)
+    except PyMongoError:
+        return None
 
 
 def _head(doc: dict[str, Any]) -> RoomHead:
