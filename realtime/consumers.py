@@ -255,6 +255,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             forget_user(self.user.pk)  # this process's REST requests see the change at once too
         self.revoke(Revocation(epoch=0, user_id=self.user.pk, room_id=None if room_id is None else int(room_id)))
 
+    async def user_logged(self, event: dict[str, Any]) -> None:
+        """The user's log moved (accounts/user_log.py): news for the user stream, not a room socket."""
+
     def revoke(self, revocation: Revocation) -> None:
         """Close if `revocation` ends this socket's access: 4403 for this room, 4401 for the account."""
         if self._outbox.closing or not revocation.covers(self.user.pk, self.room_id):

@@ -1174,9 +1174,11 @@ WS_ROUTES: dict[str, dict[str, Mapping[str, Expect]]] = {
         "public": members(E(OPEN), outsider=E(4403), anonymous=E(4401)),
         "private": members(E(OPEN), outsider=E(4404, note="the room's existence is not given away"), anonymous=E(4401)),
     },
+    # The user stream: anyone signed in opens their own (it carries only their rooms' frames).
+    r"^api/ws$": {"public": signed_in(E(OPEN), anonymous=E(4401), note="the caller's own stream")},
     "": {"public": anyone(E(4404), note="any other path: no such endpoint")},
 }
-WS_PATHS = {r"^api/ws/(?P<room_id>[^/]*)/?$": "/api/ws/{room}", "": "/api/elsewhere"}
+WS_PATHS = {r"^api/ws/(?P<room_id>[^/]*)/?$": "/api/ws/{room}", r"^api/ws$": "/api/ws", "": "/api/elsewhere"}
 
 
 @dataclass(frozen=True)

@@ -175,3 +175,17 @@ async def test_removed_member_stops_receiving_the_room_within_a_second(
         frames = [f for f in await collect(b, 1.0) if f["type"] in MESSAGE_KINDS]
         assert [f["message"]["body"] for f in frames] == ["still here"]
         assert await sync_to_async(Membership.objects.filter(room=other, user=bob, role=Role.MEMBER).exists)()
+
+
+async def test_a_room_socket_outlives_news_for_the_user_stream(
+    stream_server: ServerProcess, alice: User, bob: User
+) -> None:
+    room = await sync_to_async(make_room)(alice, bob)
+    other = await sync_to_async(make_room)(alice)
+    async with connect(stream_server.ws_url(room.pk), token(bob)) as b:
+        await ready(b)
+        # Entries in bob's log reach his user group, which his room socket also listens on.
+        await sync_to_async(rest(stream_server, alice).post)(f"/api/rooms/{other.pk}/members", json={"user_id": bob.pk})
+        await sync_to_async(rest(stream_server, alice).post)(f"/api/messages/{room.pk}", json={"body": "still open"})
+        assert (await recv_until(b, "message.new"))["message"]["body"] == "still open"
+        await ready(b)
