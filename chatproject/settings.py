@@ -410,7 +410,7 @@ WS_FLOOD_BURST = env.int("WS_FLOOD_BURST", default=60)
 WS_TICK_SECONDS = env.float("WS_TICK_SECONDS", default=5.0)  # catch-up poll and presence refresh
 # How often each process reads revoked access (accounts/revocations.py): a removed member's or a
 # deactivated account's sockets close at once by the channel layer, at the latest after this.
-REVOCATION_POLL_SECONDS = env.float("REVOCATION_POLL_SECONDS", default=1.0)
+REVOCATION_POLL_SECONDS = env.float("REVOCATION_POLL_SECONDS", default=0.5)
 WS_PRESENCE_TTL_SECONDS = env.float("WS_PRESENCE_TTL_SECONDS", default=30.0)
 WS_REPLAY_WINDOW = env.int("WS_REPLAY_WINDOW", default=500)
 # The user stream's cursor (docs/websocket.md): how far behind its clock a cursor's time stays.

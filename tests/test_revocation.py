@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 # The bound the servers run with (REVOCATION_POLL_SECONDS, the default) and the slack a loaded
 # two-core machine needs on top of it to schedule a close.
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.5
 SLACK_SECONDS = 0.8
 
 
