@@ -26,6 +26,8 @@ from accounts.services import tokens_for
 from chatproject.celery import app as celery_app
 from messaging import store
 
+pytest_plugins = ["tests.cluster"]  # two server processes on a private Redis
+
 # In-process tests run Celery tasks inline, inside the test's transaction; the path through a
 # real broker and worker is driven by tests/test_search_worker.py.
 celery_app.conf.task_always_eager = True

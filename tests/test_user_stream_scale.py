@@ -24,7 +24,6 @@ from rooms.models import Membership, Role, Room
 from tests.live import ServerProcess, close_code, connect, recv_json, recv_until
 from tests.test_user_stream import MESSAGE_KINDS, collect, stream_url, until_sync_done
 from tests.test_websocket import make_room, rest, token
-from tests.test_websocket_cluster import private_redis, two_servers  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
