@@ -167,6 +167,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await broadcast.unsubscribe(broadcast.user_group(self.user.pk), self.channel_name)
         except Exception as exc:  # noqa: BLE001 - a stale subscription only costs traffic
             logger.debug("user group unsubscribe failed: %r", exc)
+        await presence.depart(self.user, self.channel_name)
         try:
             went_offline = await presence.backend().leave(self.room_id, self.user.pk, self.channel_name)
             if went_offline and getattr(self, "push_presence", False):
@@ -277,6 +278,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """An event of this socket's room from the hub: a message change, or typing/presence."""
         if event.get("kind") in (frames.MESSAGE_NEW, frames.MESSAGE_UPDATED):
             await self.deliver_message_text(int(event["version"]), event["text"])
+        elif event.get("anywhere"):
+            return  # presence of the user's sockets anywhere: the user streams' news, not this room's
         elif event.get("sender") != str(self.user.pk):  # own typing/presence is no news
             self._outbox.offer(event["text"])
 
@@ -337,6 +340,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # In big rooms a join storm would cost members squared frames: there presence is polled
         # (GET /api/rooms/{id}/presence) instead of pushed.
         self.push_presence = await off_loop(room_is_small)(self.room_id)
+        await presence.arrive(self.user, self.channel_name)
         try:
             backend = presence.backend()
             came_online = await backend.join(self.room_id, self.user.pk, self.channel_name)

@@ -260,6 +260,12 @@ class Hub:
         backend = presence.backend()
         await backend.refresh([(c.room_id, c.user.pk, c.channel_name) for s in room_sockets.values() for c in s])
         await user_limits.backend().refresh([(c.user.pk, c.channel_name) for s in self.users.values() for c in s])
+        anywhere = presence.ANYWHERE
+        await backend.refresh([(anywhere, c.user.pk, c.channel_name) for s in self.users.values() for c in s])
+        for _, user_id in await backend.sweep([anywhere]):  # any process's sockets that vanished
+            gone = await off_loop(User.objects.filter(pk=user_id).first)()
+            if gone is not None:
+                await presence.announce_anywhere(gone, "offline")
         for room_id, user_id in await backend.sweep(list(room_sockets)):
             if not any(consumer.push_presence for consumer in room_sockets[room_id]):
                 continue

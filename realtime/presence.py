@@ -1,5 +1,8 @@
 """Who is online in a room, across processes, surviving the death of any of them.
 
+Two kinds of scope share one mechanism: a room (who has a room socket of it open: the room
+socket's presence), and ANYWHERE (who has any socket open, a user stream or a room socket: the
+user stream's presence, told to the people who share a small room with the user).
 Each socket holds an entry scored by its expiry. Live processes refresh their entries; a dead
 process's entries expire and the next sweep by any process announces those users offline. Every
 join and leave is O(log n) in the room's size, so a join storm costs no more than its sockets.
@@ -8,6 +11,7 @@ Without Redis (the embedded single-process mode) the same rules run on a dict.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Protocol
 
@@ -16,7 +20,10 @@ from django.conf import settings
 from accounts.models import User
 from accounts.serializers import user_payload
 from core import async_redis, broadcast
+from core.blocking import off_loop
 from realtime import frames
+
+logger = logging.getLogger(__name__)
 
 
 def _member(user_id: int, conn_id: str) -> str:
@@ -28,11 +35,16 @@ def _user_of(member: str | bytes) -> int:
     return int(text.split(":", 1)[0])
 
 
+# The scope of "any socket of the user" (room ids start at 1, so 0 names no room).
+ANYWHERE = 0
+
+
 class PresenceBackend(Protocol):
     async def join(self, room_id: int, user_id: int, conn_id: str) -> bool: ...
     async def leave(self, room_id: int, user_id: int, conn_id: str) -> bool: ...
     async def refresh(self, entries: list[tuple[int, int, str]]) -> None: ...
     async def online(self, room_id: int) -> set[int]: ...
+    async def online_among(self, room_id: int, user_ids: list[int]) -> set[int]: ...
     async def sweep(self, room_ids: list[int]) -> list[tuple[int, int]]: ...
 
 
@@ -115,6 +127,13 @@ class RedisPresence:
         live = await self._redis().zrangebyscore(self._room_key(room_id), time.time(), "+inf")
         return {int(m) for m in live}
 
+    async def online_among(self, room_id: int, user_ids: list[int]) -> set[int]:
+        if not user_ids:
+            return set()
+        scores = await self._redis().zmscore(self._room_key(room_id), user_ids)
+        now = time.time()
+        return {uid for uid, score in zip(user_ids, scores, strict=True) if score is not None and score >= now}
+
     async def sweep(self, room_ids: list[int]) -> list[tuple[int, int]]:
         went_offline: list[tuple[int, int]] = []
         now = time.time()
@@ -148,6 +167,9 @@ class LocalPresence:
     async def online(self, room_id: int) -> set[int]:
         return {_user_of(m) for m in self._live(room_id)}
 
+    async def online_among(self, room_id: int, user_ids: list[int]) -> set[int]:
+        return await self.online(room_id) & set(user_ids)
+
     async def sweep(self, room_ids: list[int]) -> list[tuple[int, int]]:
         went_offline = []
         now = time.time()
@@ -163,11 +185,14 @@ class LocalPresence:
 _backend: PresenceBackend | None = None
 
 
-def online_user_ids(room_id: int) -> set[int]:
-    """For sync callers (the REST presence view)."""
+def online_user_ids(room_id: int, member_ids: list[int]) -> set[int]:
+    """For sync callers (the REST presence view): who has the room open, or any socket at all."""
     from asgiref.sync import async_to_sync
 
-    return set(async_to_sync(backend().online)(room_id))
+    async def read() -> set[int]:
+        return await backend().online(room_id) | await backend().online_among(ANYWHERE, member_ids)
+
+    return async_to_sync(read)()
 
 
 def backend() -> PresenceBackend:
@@ -181,3 +206,31 @@ def backend() -> PresenceBackend:
 async def publish_presence(room_id: int, user: User, status: frames.PresenceStatus) -> None:
     """Tell the room's sockets that a user came online or went offline (the one place that does)."""
     await broadcast.publish_async(broadcast.room_group(room_id), frames.presence(user_payload(user), status))
+
+
+async def arrive(user: User, conn_id: str) -> None:
+    """A socket of `user` opened: online ANYWHERE, told to the people of their small rooms if it is
+    the first. Best effort: presence never stops a socket."""
+    try:
+        if await backend().join(ANYWHERE, user.pk, conn_id):
+            await announce_anywhere(user, "online")
+    except Exception as exc:  # noqa: BLE001 - Redis away: messages still flow
+        logger.warning("presence unavailable: %r", exc)
+
+
+async def depart(user: User, conn_id: str) -> None:
+    try:
+        if await backend().leave(ANYWHERE, user.pk, conn_id):
+            await announce_anywhere(user, "offline")
+    except Exception as exc:  # noqa: BLE001 - the entry expires after WS_PRESENCE_TTL_SECONDS
+        logger.warning("presence leave failed: %r", exc)
+
+
+async def announce_anywhere(user: User, status: frames.PresenceStatus) -> None:
+    """One event per small room of the user, marked `anywhere` (room sockets leave it to streams,
+    which send it once per person however many rooms they share)."""
+    from realtime.selectors import presence_room_ids
+
+    text_frame = frames.presence(user_payload(user), status)
+    for room_id in await off_loop(presence_room_ids)(user.pk):
+        await broadcast.publish_async(broadcast.room_group(room_id), text_frame, anywhere=True, status=status)

@@ -9,6 +9,7 @@ from core.expiring import ExpiringMap
 from messaging import selectors
 from messaging.payloads import message_payloads
 from realtime import frames
+from rooms.models import Membership
 from rooms.selectors import room_has_at_most
 
 
@@ -43,3 +44,26 @@ def room_is_small(room_id: int) -> bool:
 
 def users_by_id(ids: set[int]) -> list[User]:
     return list(User.objects.filter(pk__in=ids))
+
+
+def presence_room_ids(user_id: int) -> list[int]:
+    """The user's rooms small enough to push presence in (one query on the room's member count)."""
+    return list(
+        Membership.objects.filter(user_id=user_id, room__member_count__lte=settings.WS_PRESENCE_PUSH_LIMIT)
+        .values_list("room_id", flat=True)
+        .order_by()
+    )
+
+
+def co_member_ids(user_id: int) -> list[int]:
+    """The people who share a small room with the user (whose presence the user stream tells)."""
+    rooms = Membership.objects.filter(user_id=user_id, room__member_count__lte=settings.WS_PRESENCE_PUSH_LIMIT).values(
+        "room_id"
+    )
+    return list(
+        Membership.objects.filter(room_id__in=rooms)
+        .exclude(user_id=user_id)
+        .values_list("user_id", flat=True)
+        .distinct()
+        .order_by()
+    )

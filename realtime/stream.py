@@ -34,7 +34,7 @@ from core.errors import ApiError, InvalidInput, as_api_error
 from core.metrics import SOCKETS_FELL_BEHIND, SOCKETS_OPEN
 from messaging import services, store
 from realtime import cursor as cursors
-from realtime import frames, stream_reads, user_limits
+from realtime import frames, presence, stream_reads, user_limits
 from realtime.client_frames import Refused, parse_client_frame
 from realtime.consumers import (
     CLOSE_BAD_REQUEST,
@@ -47,6 +47,7 @@ from realtime.consumers import (
 from realtime.flood import FloodGate
 from realtime.hub import hub, now_ms
 from realtime.outbox import Close, Outbox
+from realtime.selectors import co_member_ids, users_by_id
 from rooms import services as room_services
 from rooms.selectors import room_require_member
 
@@ -94,6 +95,7 @@ class UserStreamConsumer(AsyncWebsocketConsumer):
         # While > 0 (connecting and replaying, or own sends awaiting their ack) live room events wait.
         self._holds = 1
         self._held: list[tuple[int, dict[str, Any]]] = []
+        self._presence: dict[int, str] = {}  # user id -> the status last sent
         try:
             self.access_epoch, identity = await off_loop(_admit)(self.scope)
         except SocketAuthError as exc:
@@ -139,6 +141,20 @@ class UserStreamConsumer(AsyncWebsocketConsumer):
             return
         await self._send_frame(frames.stream_sync_done(self._cursor()))
         await self._release_hold()
+        await self._tell_presence()
+
+    async def _tell_presence(self) -> None:
+        """Who of the people in the user's small rooms is online now; then the others hear of the user."""
+        try:
+            people = await off_loop(co_member_ids)(self.user.pk)
+            online = await presence.backend().online_among(presence.ANYWHERE, people)
+        except Exception as exc:  # noqa: BLE001 - presence is best effort; messages are not
+            logger.warning("presence unavailable: %r", exc)
+            online = set()
+        for user in await off_loop(users_by_id)(online):
+            if self._presence.setdefault(user.pk, "online") == "online":
+                await self._send_frame(frames.presence(user_payload(user), "online"))
+        await presence.arrive(self.user, self.channel_name)
 
     async def _start_fresh(self, start: stream_reads.Start) -> None:
         """No cursor: the client starts from now. Every room is known at its head (one lookup)."""
@@ -231,6 +247,9 @@ class UserStreamConsumer(AsyncWebsocketConsumer):
         if room_id not in self._rooms or self._outbox.closing:
             return
         kind = event.get("kind")
+        if kind == frames.PRESENCE:
+            self._on_presence(event)
+            return
         if kind not in (frames.MESSAGE_NEW, frames.MESSAGE_UPDATED):
             if event.get("sender") != str(self.user.pk):  # own typing is no news
                 self._outbox.offer(_with_fields(event["text"], room_id), room_id)
@@ -255,6 +274,18 @@ class UserStreamConsumer(AsyncWebsocketConsumer):
             return
         self._note_delivered(room_id, version, stamp)
         self._outbox.offer(_with_fields(event["text"], room_id, self._cursor()), room_id)
+
+    def _on_presence(self, event: dict[str, Any]) -> None:
+        """A person's presence anywhere arrives once per room shared with them: sent once per change.
+        (A room's own presence events, of its room sockets, are the room socket's.)"""
+        sender, status = event.get("sender"), event.get("status")
+        if not event.get("anywhere") or sender is None or sender == str(self.user.pk):
+            return
+        user_id = int(sender)
+        if self._presence.get(user_id) == status:
+            return
+        self._presence[user_id] = str(status)
+        self._outbox.offer(event["text"])
 
     def _note_delivered(self, room_id: int, version: int, stamp: int) -> None:
         self._known[room_id] = version
@@ -537,6 +568,7 @@ class UserStreamConsumer(AsyncWebsocketConsumer):
             return
         SOCKETS_OPEN.dec()
         await hub().unregister(self, list(self._rooms))
+        await presence.depart(self.user, self.channel_name)
         try:
             await broadcast.unsubscribe(broadcast.user_group(self.user.pk), self.channel_name)
         except Exception as exc:  # noqa: BLE001 - a stale subscription only costs traffic

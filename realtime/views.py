@@ -12,6 +12,7 @@ from accounts.models import User, request_user
 from accounts.serializers import UserSerializer, user_payload
 from core.schema import page_of
 from realtime import presence
+from rooms.models import Membership
 from rooms.selectors import room_require_member
 
 
@@ -19,6 +20,7 @@ class RoomPresenceView(APIView):
     @extend_schema(responses={200: page_of(UserSerializer, "UserPage")})
     def get(self, request: Request, room_id: str) -> Response:
         membership = room_require_member(request_user(request), room_id)
-        online = presence.online_user_ids(membership.room_id)
+        members = list(Membership.objects.filter(room_id=membership.room_id).values_list("user_id", flat=True))
+        online = presence.online_user_ids(membership.room_id, members)
         users = User.objects.filter(pk__in=online).order_by("username")
         return Response({"results": [user_payload(u) for u in users], "next": None})

@@ -189,3 +189,31 @@ async def test_a_room_socket_outlives_news_for_the_user_stream(
         await sync_to_async(rest(stream_server, alice).post)(f"/api/messages/{room.pk}", json={"body": "still open"})
         assert (await recv_until(b, "message.new"))["message"]["body"] == "still open"
         await ready(b)
+
+
+async def test_presence_of_people_who_share_a_room_once_per_change(
+    stream_server: ServerProcess, alice: User, bob: User, carol: User
+) -> None:
+    # Two rooms shared with bob: his presence arrives once per change, not once per room.
+    shared = await sync_to_async(make_room)(alice, bob)
+    await sync_to_async(make_room)(bob, alice)
+    await sync_to_async(make_room)(carol)  # carol shares nothing with alice
+
+    def presence_of(frames: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        return [(f["user"]["username"], f["status"]) for f in frames if f["type"] == "presence"]
+
+    async with connect(stream_url(stream_server), token(alice)) as a:
+        await until_sync_done(a)
+        async with connect(stream_url(stream_server), token(bob)) as b:
+            await until_sync_done(b)
+            assert presence_of([await recv_until(b, "presence")]) == [("alice", "online")]  # who was there
+            async with connect(stream_url(stream_server), token(carol)) as c:
+                await until_sync_done(c)
+            assert presence_of(await collect(a, 1.0)) == [("bob", "online")]
+            polled = await sync_to_async(rest(stream_server, alice).get)(f"/api/rooms/{shared.pk}/presence")
+            assert sorted(u["username"] for u in polled.json()["results"]) == ["alice", "bob"]  # streams count
+            # His room socket as well as his stream: still one person, online once.
+            async with connect(stream_server.ws_url(shared.pk), token(bob)) as room_socket:
+                await ready(room_socket)
+            assert presence_of(await collect(a, 0.5)) == []
+        assert presence_of(await collect(a, 2.0)) == [("bob", "offline")]
