@@ -16,6 +16,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from accounts.models import User
 from core.errors import ApiError
 from messaging import selectors
+from realtime.stream_reads import fresh_cursor
 from rooms.payloads import room_payloads
 from rooms.selectors import room_get_visible, rooms_of_user
 
@@ -25,6 +26,7 @@ from rooms.selectors import room_get_visible, rooms_of_user
 def chat_page(request: HttpRequest, room_id: int | None = None) -> HttpResponse:
     user = request.user
     assert isinstance(user, User)
+    cursor = fresh_cursor(user.pk)  # before the page's state: what changes after it is replayed
     rooms = room_payloads((m.room, m) for m in rooms_of_user(user))
     opened = _opened_room(user, room_id, request.GET.get("message")) if room_id else None
     config = {
@@ -33,6 +35,7 @@ def chat_page(request: HttpRequest, room_id: int | None = None) -> HttpResponse:
         "max_body": settings.MESSAGE_MAX_LENGTH,
         "upload_chunk": 8 * 1024 * 1024,
         "rooms": rooms,
+        "cursor": cursor,
         # The page the HTML shows, for the script to take over (the timeline is the HTML's own).
         "opened": {key: value for key, value in opened.items() if key != "timeline"} if opened else None,
     }

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+
 from accounts import user_log
 from accounts.models import User
 from messaging import store
@@ -14,6 +16,8 @@ from messaging.payloads import MessagePayload, message_payloads
 from notifications.models import Notification
 from notifications.views import notification_payload
 from realtime import frames
+from realtime.cursor import Cursor
+from realtime.hub import now_ms
 from rooms.activity import room_activity
 from rooms.models import Membership
 from rooms.payloads import room_payload
@@ -30,6 +34,21 @@ def stream_start(user_id: int) -> Start:
     position = user_log.head_positions([user_id])[user_id]
     rooms = list(Membership.objects.filter(user_id=user_id).values_list("room_id", flat=True))
     return Start(position=position, room_ids=rooms)
+
+
+def fresh_cursor(user_id: int) -> str | None:
+    """A cursor for a client that reads its state another way right after (the chat page renders
+    it before its rooms and messages): what changes after this moment is replayed on its first
+    connect, and only that (what it also read is no news; its handlers are idempotent). None while
+    MongoDB is away: the client then starts its stream afresh."""
+    start = stream_start(user_id)
+    read_ms = now_ms()
+    heads = store.room_heads_if_reachable(start.room_ids)
+    if heads is None:
+        return None
+    stamp = read_ms - int(settings.STREAM_CURSOR_MARGIN_SECONDS * 1000)
+    versions = {room_id: head.version for room_id, head in heads.items() if head.stamp >= stamp}
+    return Cursor(stamp=stamp, position=start.position, versions=versions).encode()
 
 
 def changed_rooms(room_ids: set[int], stamp: int) -> dict[int, store.RoomHead]:

@@ -82,7 +82,7 @@ def test_two_people_chat_and_an_offline_one_catches_up_without_doubles(
         sockets.append(ws)
 
     bob_page = bob_context.new_page()
-    bob_page.route_web_socket(re.compile(r"/api/ws/"), through)
+    bob_page.route_web_socket(re.compile(r"/api/ws(\?|$)"), through)
     bob_page.goto(f"{ui_server.http}/register/")
     bob_page.get_by_label("Username").fill("bob_ui")
     bob_page.get_by_label("Password").fill(PASSWORD)
@@ -109,7 +109,7 @@ def test_two_people_chat_and_an_offline_one_catches_up_without_doubles(
     send(bob_page, "typed offline")
     expect(bob_page.locator(".message.pending", has_text="typed offline")).to_have_count(1)
 
-    # Back by itself (backoff), resumes with ?since=, shows everything once, sends the outbox once.
+    # Back by itself (backoff), resumes with ?cursor=, shows everything once, sends the outbox once.
     expect(bob_page.locator("#connection-status")).to_have_text("Connected", timeout=15_000)
     for i in range(3):
         expect(bodies(bob_page, f"while you were away {i}")).to_have_count(1)

@@ -228,7 +228,7 @@ def test_unsent_messages_survive_a_room_switch_and_a_reload(browser: Browser, ui
     second = seed_room(me, 1, name="second")
     no_browser_dialogs(page)
     # Sockets and REST posts go nowhere: the network is down for this page.
-    page.route_web_socket(re.compile(r"/api/ws/"), lambda ws: ws.close(code=1006, reason="offline"))
+    page.route_web_socket(re.compile(r"/api/ws(\?|$)"), lambda ws: ws.close(code=1006, reason="offline"))
     page.route(
         re.compile(r"/api/messages/\d+$"),
         lambda route: route.abort() if route.request.method == "POST" else route.continue_(),

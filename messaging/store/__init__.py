@@ -18,6 +18,7 @@ from messaging.store.reads import (
     messages_by_version,
     revisions_of,
     room_heads,
+    room_heads_if_reachable,
     rooms_changed_since,
     thread_replies,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "query_plans",
     "revisions_of",
     "room_heads",
+    "room_heads_if_reachable",
     "rooms_changed_since",
     "set_reaction",
     "thread_replies",

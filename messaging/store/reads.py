@@ -86,6 +86,14 @@ def head_version_if_reachable(room_id: int) -> int | None:
         return None
 
 
+def room_heads_if_reachable(room_ids: Iterable[int]) -> dict[int, RoomHead] | None:
+    """As room_heads, or None while MongoDB cannot be reached."""
+    try:
+        return room_heads(room_ids)
+    except PyMongoError:
+        return None
+
+
 def _head(doc: dict[str, Any]) -> RoomHead:
     return RoomHead(last_seq=int(doc["seq"]), version=int(doc["version"]), stamp=int(doc.get("at", 0)))
 

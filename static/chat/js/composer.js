@@ -18,7 +18,7 @@ export function leaveRoom(roomId) {
     if (input.value.trim()) localStorage.setItem(draftKey(roomId), input.value);
     else localStorage.removeItem(draftKey(roomId));
   }
-  if (typingSentAt) connection.send({ type: "typing", state: "stop" });
+  if (typingSentAt && roomId) connection.send({ type: "typing", room_id: roomId, state: "stop" });
   typingSentAt = 0;
   input.value = "";
   grow(input);
@@ -52,7 +52,7 @@ export function attachComposer(form, input, parentId) {
       else localStorage.removeItem(draftKey(app.roomId));
     }
     const now = Date.now();
-    if (input.value && now - typingSentAt > 3000 && connection.send({ type: "typing", state: "start" })) typingSentAt = now;
+    if (input.value && app.roomId && now - typingSentAt > 3000 && connection.send({ type: "typing", room_id: app.roomId, state: "start" })) typingSentAt = now;
   });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -68,7 +68,7 @@ export function attachComposer(form, input, parentId) {
     input.value = "";
     grow(input);
     showError(error, "");
-    if (typingSentAt) connection.send({ type: "typing", state: "stop" });
+    if (typingSentAt) connection.send({ type: "typing", room_id: app.roomId, state: "stop" });
     typingSentAt = 0;
     connection.flush();
   });

@@ -1,6 +1,7 @@
 // The web chat: the server rendered the first page; these modules take it over and keep it live
-// over the same REST API and WebSocket protocol as mobile clients. Nothing typed is lost: every
-// send waits in the outbox (outbox.js) until its ack, and a dropped socket resumes by itself.
+// over the same REST API and user stream as mobile clients: one socket for every room, opened
+// once per page (connection.js). Nothing typed is lost: every send waits in the outbox
+// (outbox.js) until its ack, and a dropped socket resumes by itself from its cursor.
 import { api, detail } from "./api.js";
 import * as composer from "./composer.js";
 import * as connection from "./connection.js";
@@ -17,6 +18,7 @@ import * as timeline from "./timeline.js";
 import * as uploads from "./uploads.js";
 
 const typing = new Map(); // user id -> {name, at}
+let early = []; // the open room's frames that came before its first page
 
 function setTitle() {
   const room = app.rooms.get(app.roomId);
@@ -37,12 +39,11 @@ function hint(text, ...extra) {
 
 function closeRoom({ push = true } = {}) {
   composer.leaveRoom(app.roomId);
-  connection.close();
   emit("room-closed");
   app.roomId = null;
   app.role = null;
-  app.online = new Set();
-  connection.setStatus("");
+  app.roomOnline = new Set();
+  early = [];
   if (push) history.pushState(null, "", "/chat/");
   showPane("Pick a room");
   hint("Pick a room on the left, or create one.");
@@ -57,15 +58,15 @@ async function openRoom({ roomId, messageId = null, push = true, initial = null,
   if (reloadRooms) await rooms.loadRooms();
   if (narrow()) side.closeSide(); // a phone shows one thing at a time: the room just asked for
   composer.leaveRoom(app.roomId);
-  connection.close();
   emit("room-closed");
   forgetMembers();
   typing.clear();
   renderTyping();
   app.roomId = roomId;
+  early = [];
   const room = app.rooms.get(roomId);
   app.role = room?.role ?? null;
-  app.online = new Set();
+  app.roomOnline = new Set();
   composer.enterRoom(roomId);
   const url = `/chat/${roomId}/${messageId ? `?message=${encodeURIComponent(messageId)}` : ""}`;
   if (replace) history.replaceState(null, "", url);
@@ -96,17 +97,75 @@ async function openRoom({ roomId, messageId = null, push = true, initial = null,
   timeline.reset(roomId, page, { lastReadSeq: room?.last_read_seq ?? 0, highlight, around: Boolean(highlight) });
   timeline.render({ toBottom: !highlight });
   if (highlight) timeline.scrollToHighlight();
+  // The stream's frames for this room that came while its page loaded (the page may hold them).
+  for (const frame of early.splice(0)) onRoomMessage(frame);
   loadPresence(roomId);
-  connection.open(roomId, timeline.view.version, onFrame);
-  outbox.flushOtherRooms();
   if (!narrow()) $("message-input").focus();
 }
 
+// Who of the open room is online (the stream tells of people, not of rooms: a change re-reads it).
 async function loadPresence(roomId) {
   const found = await api("GET", `/api/rooms/${roomId}/presence`);
   if (!found.ok || roomId !== app.roomId) return;
-  for (const user of found.data.results) app.online.add(user.id);
+  app.roomOnline = new Set(found.data.results.map((user) => user.id));
+  for (const id of app.roomOnline) app.online.add(id);
   rooms.renderOnline();
+}
+
+let presenceTimer = null;
+function presenceChanged(user, status) {
+  if (status === "online") app.online.add(user.id);
+  else { app.online.delete(user.id); app.roomOnline.delete(user.id); }
+  rooms.renderOnline();
+  clearTimeout(presenceTimer);
+  if (app.roomId) presenceTimer = setTimeout(() => loadPresence(app.roomId), 500);
+}
+
+// A message in any room: the room's badge and head; the open room's timeline.
+function onRoomMessage(frame) {
+  const message = frame.message;
+  const isNew = frame.type === "message.new";
+  const room = app.rooms.get(frame.room_id);
+  // Counted once however often it arrives (a replay after the page's own read): by seq.
+  if (room && isNew && !message.parent_id && message.seq > (room.last_seq || 0)) {
+    room.last_seq = message.seq;
+    if (frame.room_id !== app.roomId && message.author?.id !== app.me.id && message.seq > (room.last_read_seq || 0)) {
+      room.unread_count = (room.unread_count || 0) + 1;
+      rooms.renderRooms();
+    }
+  }
+  if (frame.room_id !== app.roomId) return;
+  if (timeline.view.roomId !== app.roomId) { early.push(frame); return; }
+  const changed = timeline.arrived(message, isNew);
+  if (changed) threads.render();
+  if (isNew) markRead();
+}
+
+function roomChanged(changed) {
+  const known = app.rooms.get(changed.id);
+  app.rooms.set(changed.id, { ...known, ...changed });
+  if (changed.id === app.roomId) {
+    app.role = changed.role ?? app.role;
+    showPane(changed.name);
+  }
+  rooms.renderRooms();
+}
+
+function roomLost(roomId, reason) {
+  app.rooms.delete(roomId);
+  if (roomId === app.roomId) {
+    app.role = null;
+    showPane($("room-title").textContent);
+    const why = reason === "left" ? "You left this room." : reason === "banned" ? "You were banned from this room." : "You were removed from this room.";
+    showError($("composer-error"), why);
+  }
+  rooms.renderRooms();
+}
+
+function resync() {
+  rooms.loadRooms();
+  panels.loadNotificationCount();
+  if (app.roomId) openRoom({ roomId: app.roomId, push: false });
 }
 
 // --- live frames ----------------------------------------------------------------------------------
@@ -114,47 +173,66 @@ function onFrame(frame) {
   switch (frame.type) {
     case "connection.open":
       app.online.add(app.me.id);
+      app.roomOnline.add(app.me.id);
       rooms.renderOnline();
       break;
     case "connection.closed":
       app.online.delete(app.me.id);
+      app.roomOnline.delete(app.me.id);
       rooms.renderOnline();
       timeline.render();
       break;
+    case "connection.reset":
+      resync();
+      break;
     case "message.new":
-    case "message.updated": {
-      connection.seen(frame.message.version);
-      const isNew = frame.type === "message.new";
-      const changed = timeline.arrived(frame.message, isNew);
-      if (changed) threads.render();
-      const room = app.rooms.get(app.roomId);
-      if (room && isNew && !frame.message.parent_id) room.last_seq = Math.max(room.last_seq, frame.message.seq);
-      if (isNew) markRead();
+    case "message.updated":
+      onRoomMessage(frame);
+      break;
+    case "message.ack": {
+      outbox.done(frame.client_id);
+      const room = app.rooms.get(frame.room_id);
+      if (room && !frame.message.parent_id) room.last_seq = Math.max(room.last_seq || 0, frame.message.seq);
+      if (frame.room_id === app.roomId && timeline.view.roomId === app.roomId) {
+        timeline.upsert(frame.message);
+        timeline.render({ toBottom: !frame.message.parent_id });
+        threads.render();
+      }
       break;
     }
-    case "message.ack":
-      connection.seen(frame.message.version);
-      outbox.done(frame.client_id);
-      timeline.upsert(frame.message);
-      timeline.render({ toBottom: !frame.message.parent_id });
-      threads.render();
-      break;
     case "sync.done":
-      connection.seen(frame.version);
       markRead();
       break;
     case "typing":
+      if (frame.room_id !== app.roomId) break;
       if (frame.state === "start") typing.set(frame.user.id, { name: displayName(frame.user), at: Date.now() });
       else typing.delete(frame.user.id);
       renderTyping();
       break;
     case "presence":
-      if (frame.status === "online") app.online.add(frame.user.id); else app.online.delete(frame.user.id);
-      emit("presence");
+      presenceChanged(frame.user, frame.status);
+      break;
+    case "room.added":
+    case "room.updated":
+      roomChanged(frame.room);
+      break;
+    case "room.removed":
+      roomLost(frame.room_id, frame.reason);
+      break;
+    case "read": {
+      const room = app.rooms.get(frame.room_id);
+      if (!room) break;
+      room.last_read_seq = Math.max(room.last_read_seq || 0, frame.seq);
+      room.unread_count = frame.unread_count;
+      rooms.renderRooms();
+      break;
+    }
+    case "notification":
+      panels.noticeArrived(frame.notification);
       break;
     case "error":
       if (frame.client_id && outbox.get(frame.client_id)) outbox.failed(frame.client_id, frame.detail);
-      else showError($("composer-error"), frame.detail);
+      else if (frame.code !== "invalid_cursor" && frame.code !== "cursor_expired") showError($("composer-error"), frame.detail);
       break;
     default:
       break;
@@ -201,7 +279,7 @@ function install() {
   on("redraw", () => { timeline.render(); threads.render(); });
   on("outbox", ({ roomId, flush }) => {
     if (roomId === app.roomId) { timeline.render({ toBottom: true }); threads.render(); }
-    if (flush) { connection.flush(); outbox.flushOtherRooms(); }
+    if (flush) connection.flush();
   });
   on("unread-changed", setTitle);
   on("at-bottom", markRead);
@@ -219,16 +297,14 @@ function install() {
     if (match) openRoom({ roomId: match[1], messageId, push: false }); else closeRoom({ push: false });
   });
   document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible" && app.roomId) markRead(); });
-  window.addEventListener("online", () => outbox.flushOtherRooms());
   setInterval(renderTyping, 2000);
-  // Other rooms' badges and the notification count (the user stream will push them instead).
-  setInterval(() => { rooms.loadRooms(); panels.loadNotificationCount(); outbox.flushOtherRooms(); }, 30000);
 }
 
 install();
 app.rooms = new Map(app.config.rooms.map((room) => [room.id, room]));
 rooms.renderRooms();
 panels.loadNotificationCount();
+connection.start(app.config.cursor, onFrame);
 if (app.config.room_id) {
   const messageId = new URLSearchParams(location.search).get("message");
   openRoom({ roomId: app.config.room_id, messageId, push: false, initial: app.config.opened });

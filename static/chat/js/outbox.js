@@ -1,8 +1,7 @@
 // Messages typed but not yet acknowledged, kept in localStorage so that a room switch, a reload or
 // a closed tab loses none. Each carries its client_id from the start: sending it again (after a
 // reconnect, from another page load) returns the message the server already stored, so nothing
-// is ever doubled. The open room's items go over its socket; other rooms' over REST.
-import { api } from "./api.js";
+// is ever doubled. Every room's items go over the one socket, the user stream.
 import { newClientId } from "./dom.js";
 import { app, emit } from "./state.js";
 
@@ -60,12 +59,12 @@ export function retry(clientId) {
 
 export function discard(clientId) { done(clientId); }
 
-// The open room's queued items, as socket frames; marked sent (an ack or an error ends them).
-export function takeForSocket(roomId) {
+// Every queued item, as socket frames; marked sent (an ack or an error ends them).
+export function takeForSocket() {
   const frames = [];
   for (const item of items.values()) {
-    if (item.roomId !== roomId || item.status !== "queued") continue;
-    const frame = { type: "message.send", body: item.body, client_id: item.clientId };
+    if (item.status !== "queued") continue;
+    const frame = { type: "message.send", room_id: item.roomId, body: item.body, client_id: item.clientId };
     if (item.parent_id) frame.parent_id = item.parent_id;
     frames.push(frame);
     item.status = "sent";
@@ -74,26 +73,6 @@ export function takeForSocket(roomId) {
 }
 
 // A dropped socket: what it carried without an ack goes again.
-export function requeue(roomId) {
-  for (const item of items.values()) if (item.roomId === roomId && item.status === "sent") item.status = "queued";
-}
-
-// Other rooms' items, over REST (the same idempotency by client_id).
-let sendingElsewhere = false;
-export async function flushOtherRooms() {
-  if (sendingElsewhere) return;
-  sendingElsewhere = true;
-  try {
-    for (const item of [...items.values()]) {
-      if (item.roomId === app.roomId || item.status !== "queued") continue;
-      const payload = { body: item.body, client_id: item.clientId };
-      if (item.parent_id) payload.parent_id = item.parent_id;
-      const result = await api("POST", `/api/messages/${item.roomId}`, payload);
-      if (result.ok) done(item.clientId);
-      else if (result.status === 403 || result.status === 404 || result.status === 400) failed(item.clientId, result.data?.detail);
-      else break; // offline or the server is struggling: try again later
-    }
-  } finally {
-    sendingElsewhere = false;
-  }
+export function requeue() {
+  for (const item of items.values()) if (item.status === "sent") item.status = "queued";
 }

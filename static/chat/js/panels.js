@@ -2,7 +2,7 @@
 // results and notifications go to the message itself (/chat/<room>/?message=<id>).
 import { api, detail } from "./api.js";
 import { $, displayName, el, fullTime } from "./dom.js";
-import { body, openSide } from "./side.js";
+import { body, openSide, sideIs } from "./side.js";
 import { app, emit, on } from "./state.js";
 
 function highlighted(text, ranges) {
@@ -51,13 +51,29 @@ function showResults(page) {
   }
 }
 
+// The unread notifications' ids: read once at load, then pushed by the stream as they are made
+// (a notice that comes both ways counts once).
+let unreadNotices = new Set();
+
 export async function loadNotificationCount() {
   const found = await api("GET", "/api/notifications/?unread=true&limit=100");
   if (!found.ok) return;
+  unreadNotices = new Set(found.data.results.map((notice) => notice.id));
+  renderNotificationCount();
+}
+
+export function noticeArrived(notice) {
+  if (!notice.read) unreadNotices.add(notice.id);
+  renderNotificationCount();
+  if (sideIs("notifications")) notifications();
+}
+
+function renderNotificationCount() {
   const badge = $("notification-count");
-  badge.hidden = !found.data.results.length;
-  badge.textContent = found.data.results.length >= 100 ? "99+" : String(found.data.results.length);
-  app.unreadNotices = found.data.results.length;
+  const count = unreadNotices.size;
+  badge.hidden = !count;
+  badge.textContent = count >= 100 ? "99+" : String(count);
+  app.unreadNotices = count;
   emit("unread-changed");
 }
 

@@ -33,7 +33,7 @@ export async function loadRooms() {
 export const totalUnread = () => [...app.rooms.values()].reduce((sum, room) => sum + (room.id === app.roomId ? 0 : room.unread_count), 0);
 
 export function renderOnline() {
-  const count = app.online.size;
+  const count = app.roomOnline.size;
   $("online-count").textContent = app.roomId ? `· ${count} online` : "";
   if (sideIs("members")) showMembers();
 }

@@ -7,7 +7,8 @@ export const app = {
   rooms: new Map(),      // id -> Room
   roomId: null,          // the open room
   role: null,            // my role there
-  online: new Set(),     // user ids online in the open room
+  online: new Set(),     // user ids online anywhere (the stream's presence)
+  roomOnline: new Set(), // of those, the open room's members (GET /api/rooms/{id}/presence)
   members: null,         // the open room's members (for @-mentions), loaded on demand
 };
 

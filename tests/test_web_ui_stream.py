@@ -1,0 +1,110 @@
+"""The web UI on one socket, the user stream, in Chromium: other rooms' badges and the notification
+count rise live, switching rooms opens no socket, rooms joined or lost show at once, and what was
+posted while the page loaded is on it (the page's own cursor)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, WebSocket, expect
+
+from accounts.services import tokens_for
+from rooms.models import Membership
+from tests import test_web_ui
+from tests.live import ServerProcess, bearer
+from tests.test_web_ui import live, send, shot, sign_up
+from tests.test_web_ui_daily import DESKTOP, PHONE, seed_room, user_named
+
+ui_server = test_web_ui.ui_server  # the same server fixture
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def api_as(server: ServerProcess, username: str) -> httpx.Client:
+    return httpx.Client(base_url=server.http, headers=bearer(tokens_for(user_named(username)).access), timeout=10)
+
+
+def badge(page: Page, room_id: int) -> object:
+    return page.locator(f'#room-list a[data-room-id="{room_id}"] .badge')
+
+
+def test_other_rooms_badges_and_notifications_rise_live_on_one_socket(
+    browser: Browser, ui_server: ServerProcess
+) -> None:
+    context = browser.new_context(viewport=DESKTOP)
+    page = sign_up(context, ui_server, "reader")
+    writer_context = browser.new_context(viewport=DESKTOP)
+    sign_up(writer_context, ui_server, "writer").close()
+    reader, writer = user_named("reader"), user_named("writer")
+    rooms = [seed_room(writer, 30, name=f"team-{i}", others=(reader,)) for i in range(12)]
+    sockets: list[WebSocket] = []
+    page.on("websocket", lambda ws: sockets.append(ws))
+    page.goto(f"{ui_server.http}/chat/{rooms[0].pk}/")
+    live(page)
+    expect(page.locator("#connection-status")).to_have_text("Connected")
+    expect(badge(page, rooms[1].pk)).to_have_text("30")
+
+    # Another room gets a message: its badge rises within a second, no reload, no poll.
+    writer_api = api_as(ui_server, "writer")
+    started = time.monotonic()
+    assert writer_api.post(f"/api/messages/{rooms[1].pk}", json={"body": "news elsewhere"}).status_code == 201
+    expect(badge(page, rooms[1].pk)).to_have_text("31", timeout=2_000)
+    assert time.monotonic() - started < 1.5
+    assert writer_api.post(f"/api/messages/{rooms[0].pk}", json={"body": "news here"}).status_code == 201
+    expect(page.locator("#messages .message .body", has_text="news here")).to_have_count(1)
+
+    # A mention in a third room: the notification count rises live.
+    expect(page.locator("#notification-count")).to_be_hidden()
+    assert writer_api.post(f"/api/messages/{rooms[2].pk}", json={"body": "look @reader"}).status_code == 201
+    expect(page.locator("#notification-count")).to_have_text("1", timeout=2_000)
+    expect(badge(page, rooms[2].pk)).to_have_text("31")
+    shot(page, "20-stream-badges")
+
+    # Switching rooms opens no socket; the badge of the room opened goes away.
+    page.locator(f'#room-list a[data-room-id="{rooms[1].pk}"]').click()
+    expect(page.locator("#messages .message .body", has_text="news elsewhere")).to_have_count(1)
+    expect(badge(page, rooms[1].pk)).to_have_count(0)
+    send(page, "answer from the other room")
+    expect(page.locator("#messages .message:not(.pending)", has_text="answer from the other room")).to_have_count(1)
+    page.locator(f'#room-list a[data-room-id="{rooms[0].pk}"]').click()
+    expect(page.locator("#messages .message .body", has_text="news here")).to_have_count(1)
+    assert len(sockets) == 1, [s.url for s in sockets]
+
+    # Read on another device: the badge follows the read marker.
+    reader_api = api_as(ui_server, "reader")
+    assert reader_api.post(f"/api/rooms/{rooms[2].pk}/read", json={"seq": 31}).status_code in (200, 204)
+    expect(badge(page, rooms[2].pk)).to_have_count(0, timeout=2_000)
+
+    # Added to a room and removed from another: the list follows at once.
+    fresh = seed_room(writer, 0, name="brand-new")
+    assert writer_api.post(f"/api/rooms/{fresh.pk}/members", json={"user_id": reader.pk}).status_code == 201
+    expect(page.locator(f'#room-list a[data-room-id="{fresh.pk}"]')).to_have_count(1, timeout=2_000)
+    assert writer_api.delete(f"/api/rooms/{rooms[3].pk}/members/{reader.pk}").status_code == 204
+    expect(page.locator(f'#room-list a[data-room-id="{rooms[3].pk}"]')).to_have_count(0, timeout=2_000)
+    assert not Membership.objects.filter(room=rooms[3], user=reader).exists()
+    assert len(sockets) == 1
+
+
+def test_a_phone_sees_a_message_posted_while_its_page_loaded(browser: Browser, ui_server: ServerProcess) -> None:
+    context = browser.new_context(viewport=PHONE)
+    page = sign_up(context, ui_server, "phone_reader")
+    sign_up(browser.new_context(), ui_server, "phone_writer").close()
+    reader, writer = user_named("phone_reader"), user_named("phone_writer")
+    room = seed_room(writer, 5, name="field", others=(reader,))
+    writer_api = api_as(ui_server, "phone_writer")
+
+    # Hold the stream's handshake until a message was posted after the page was rendered.
+    def late(ws: object) -> None:
+        assert writer_api.post(f"/api/messages/{room.pk}", json={"body": "posted meanwhile"}).status_code == 201
+        ws.connect_to_server()  # type: ignore[attr-defined]
+
+    page.route_web_socket("**/api/ws*", late)
+    page.goto(f"{ui_server.http}/chat/{room.pk}/")
+    live(page)
+    expect(page.locator("#messages .message .body", has_text="posted meanwhile")).to_have_count(1)
+    expect(page.locator("#messages .message .body", has_text="message 5 of the long room")).to_have_count(1)
+    page.wait_for_timeout(500)
+    expect(page.locator("#messages .message .body", has_text="posted meanwhile")).to_have_count(1)  # once
+    shot(page, "21-stream-phone")
