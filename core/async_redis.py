@@ -17,6 +17,11 @@ def client(url: str) -> Any:
         # Sync callers (async_to_sync) bring short-lived loops: forget the closed ones.
         for stale in [key for key in _clients if key[0].is_closed()]:
             del _clients[stale]
-        found = aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        # A blocking pool: a burst of callers (a thousand sockets closing at once) waits its turn for
+        # one of the connections instead of failing with MaxConnectionsError past the 100th.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=100, timeout=5, socket_timeout=2, socket_connect_timeout=2
+        )
+        found = aioredis.Redis(connection_pool=pool)
         _clients[(loop, url)] = found
     return found

@@ -72,6 +72,7 @@ class Hub:
         self._watcher: asyncio.Task[None] | None = None
         self._subscribed: dict[int, asyncio.Future[None]] = {}
         self._channel: str | None = None
+        self._channel_lock = asyncio.Lock()
         self._ticker: asyncio.Task[None] | None = None
         self._receiver: asyncio.Task[None] | None = None
         self._last_read_ms: int | None = None  # when the previous tick read the rooms' heads
@@ -151,13 +152,21 @@ class Hub:
         await self.unlisten(consumer, room_ids)
 
     async def _subscribe(self, room_id: int) -> None:
-        if self._channel is None:
-            self._channel = await broadcast.new_channel()
-        if self._receiver is None or self._receiver.done():
-            self._receiver = asyncio.get_running_loop().create_task(self._receive_forever(self._channel))
+        channel = await self._process_channel()
         group = broadcast.room_group(room_id)
         self.groups[group] = room_id
-        await broadcast.subscribe(group, self._channel)
+        await broadcast.subscribe(group, channel)
+
+    async def _process_channel(self) -> str:
+        """The one channel this process receives room events on. Subscriptions run concurrently
+        (a stream's rooms, sockets opening at once): without the lock each made a channel of its
+        own, and every room but the first was heard of only by the tick."""
+        async with self._channel_lock:
+            if self._channel is None:
+                self._channel = await broadcast.new_channel()
+            if self._receiver is None or self._receiver.done():
+                self._receiver = asyncio.get_running_loop().create_task(self._receive_forever(self._channel))
+            return self._channel
 
     async def _receive_forever(self, channel: str) -> None:
         while True:

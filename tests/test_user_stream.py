@@ -217,3 +217,20 @@ async def test_presence_of_people_who_share_a_room_once_per_change(
                 await ready(room_socket)
             assert presence_of(await collect(a, 0.5)) == []
         assert presence_of(await collect(a, 2.0)) == [("bob", "offline")]
+
+
+async def test_every_room_is_live_not_only_the_first_subscribed(
+    mongo_url: str, transactional_db: Any, tmp_path: Path, alice: User, bob: User
+) -> None:
+    # A tick of a minute: what arrives comes by the channel layer. The stream's five rooms were
+    # subscribed concurrently on a fresh process, which once gave each its own channel, so all but
+    # one room waited for the tick.
+    with running_server(tmp_path, WS_TICK_SECONDS="60") as server:
+        rooms = [await sync_to_async(make_room)(alice, bob) for _ in range(5)]
+        api = await sync_to_async(rest)(server, alice)
+        async with connect(stream_url(server), token(bob)) as b:
+            await until_sync_done(b)
+            for room in rooms:
+                await sync_to_async(api.post)(f"/api/messages/{room.pk}", json={"body": f"to {room.pk}"})
+            got = [await recv_until(b, "message.new", timeout=2) for _ in rooms]
+    assert sorted(f["room_id"] for f in got) == sorted(str(r.pk) for r in rooms)
