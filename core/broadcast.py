@@ -18,6 +18,10 @@ from channels.layers import get_channel_layer
 logger = logging.getLogger(__name__)
 
 
+# People's presence anywhere, for every process's hub (realtime/presence.py announces it).
+PRESENCE_GROUP = "presence.anywhere"
+
+
 def room_group(room_id: int) -> str:
     return f"room.{room_id}"
 

@@ -169,7 +169,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             logger.debug("user group unsubscribe failed: %r", exc)
         await presence.depart(self.user, self.channel_name)
         try:
-            went_offline = await presence.backend().leave(self.room_id, self.user.pk, self.channel_name)
+            went_offline = bool(await presence.backend().leave(self.room_id, self.user.pk, self.channel_name))
             if went_offline and getattr(self, "push_presence", False):
                 await presence.publish_presence(self.room_id, self.user, "offline")
         except Exception:
@@ -278,8 +278,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """An event of this socket's room from the hub: a message change, or typing/presence."""
         if event.get("kind") in (frames.MESSAGE_NEW, frames.MESSAGE_UPDATED):
             await self.deliver_message_text(int(event["version"]), event["text"])
-        elif event.get("anywhere"):
-            return  # presence of the user's sockets anywhere: the user streams' news, not this room's
         elif event.get("sender") != str(self.user.pk):  # own typing/presence is no news
             self._outbox.offer(event["text"])
 
@@ -343,7 +341,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await presence.arrive(self.user, self.channel_name)
         try:
             backend = presence.backend()
-            came_online = await backend.join(self.room_id, self.user.pk, self.channel_name)
+            came_online = bool(await backend.join(self.room_id, self.user.pk, self.channel_name))
             if not self.push_presence:
                 return
             online = await backend.online(self.room_id)

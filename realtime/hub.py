@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from django.conf import settings
 
@@ -50,6 +50,7 @@ class StreamSocket(LocalSocket, Protocol):
     def tick_floor(self) -> int | None: ...
     def checked(self, floor_ms: int, read_ms: int) -> None: ...
     def check_log(self, position: int) -> None: ...
+    def on_presence(self, event: dict[str, Any]) -> None: ...
 
 
 class RoomSocket(LocalSocket, Protocol):
@@ -70,7 +71,8 @@ class Hub:
         # Revocations read up to here (accounts/revocations.py); None while no socket is here.
         self._epoch: int | None = None
         self._watcher: asyncio.Task[None] | None = None
-        self._subscribed: dict[int, asyncio.Future[None]] = {}
+        self._subscribed: set[int] = set()  # rooms whose group this process's channel is in
+        self._subscription_locks = [asyncio.Lock() for _ in range(64)]  # striped: bounded memory
         self._channel: str | None = None
         self._channel_lock = asyncio.Lock()
         self._ticker: asyncio.Task[None] | None = None
@@ -98,41 +100,45 @@ class Hub:
         await self.listen(consumer, room_ids)
 
     async def listen(self, consumer: LocalSocket, room_ids: list[int]) -> None:
-        """Send `consumer` the events of `room_ids` too: one subscription per room per process."""
-        loop = asyncio.get_running_loop()
-        waiting: list[asyncio.Future[None]] = []
-        starting: list[tuple[int, asyncio.Future[None]]] = []
+        """Send `consumer` the events of `room_ids` too: one subscription per room per process.
+        Returns once they are subscribed (or the layer is down: the tick delivers meanwhile)."""
         for room_id in room_ids:
             self.rooms.setdefault(room_id, set()).add(consumer)
-            subscribed = self._subscribed.get(room_id)
-            if subscribed is None:
-                subscribed = self._subscribed[room_id] = loop.create_future()
-                starting.append((room_id, subscribed))
-            waiting.append(subscribed)
-        if starting:
-            await asyncio.gather(*(self._subscribe_once(room_id, future) for room_id, future in starting))
-        for subscribed in waiting:
-            await asyncio.shield(subscribed)
-
-    async def _subscribe_once(self, room_id: int, subscribed: asyncio.Future[None]) -> None:
-        try:
-            await self._subscribe(room_id)
-        except Exception as exc:  # noqa: BLE001 - Redis down: the ticker still delivers
-            logger.warning("room subscription failed: %r", exc)
-        finally:
-            subscribed.set_result(None)
+        await asyncio.gather(*(self._keep_subscription(room_id) for room_id in room_ids))
 
     async def unlisten(self, consumer: LocalSocket, room_ids: list[int]) -> None:
+        emptied = []
         for room_id in room_ids:
             sockets = self.rooms.get(room_id)
             if sockets is None:
                 continue
             sockets.discard(consumer)
-            if sockets:
-                continue
-            del self.rooms[room_id]
-            self._subscribed.pop(room_id, None)
+            if not sockets:
+                del self.rooms[room_id]
+                emptied.append(room_id)
+        for room_id in emptied:
+            await self._keep_subscription(room_id)
+
+    def _subscription_lock(self, room_id: int) -> asyncio.Lock:
+        return self._subscription_locks[room_id % len(self._subscription_locks)]
+
+    async def _keep_subscription(self, room_id: int) -> None:
+        """Make the room's subscription match whether it has sockets here. Per room, one change at a
+        time: a socket leaving while another joins once unsubscribed after the join had subscribed,
+        and the room went unheard (but for the tick) until the process restarted."""
+        async with self._subscription_lock(room_id):
+            wanted = room_id in self.rooms
+            if wanted == (room_id in self._subscribed):
+                return
             group = broadcast.room_group(room_id)
+            if wanted:
+                try:
+                    await self._subscribe(room_id)
+                    self._subscribed.add(room_id)
+                except Exception as exc:  # noqa: BLE001 - Redis down: the tick delivers; the next socket retries
+                    logger.warning("room subscription failed: %r", exc)
+                return
+            self._subscribed.discard(room_id)
             self.groups.pop(group, None)
             if self._channel is not None:
                 try:
@@ -163,7 +169,9 @@ class Hub:
         own, and every room but the first was heard of only by the tick."""
         async with self._channel_lock:
             if self._channel is None:
-                self._channel = await broadcast.new_channel()
+                channel = await broadcast.new_channel()
+                await broadcast.subscribe(broadcast.PRESENCE_GROUP, channel)
+                self._channel = channel
             if self._receiver is None or self._receiver.done():
                 self._receiver = asyncio.get_running_loop().create_task(self._receive_forever(self._channel))
             return self._channel
@@ -181,6 +189,9 @@ class Hub:
 
     async def fan_out(self, event: dict[str, Any]) -> None:
         """One event, serialised once by its publisher, to every local socket of its room."""
+        if event.get("group") == broadcast.PRESENCE_GROUP:
+            self.tell_presence(event)
+            return
         room_id = self.groups.get(str(event.get("group")))
         if room_id is None:
             return
@@ -189,6 +200,14 @@ class Hub:
                 await consumer.on_room_event(room_id, event)
             except Exception as exc:  # noqa: BLE001 - a socket closing mid-send must not starve the others
                 logger.debug("delivery to a closing socket failed: %r", exc)
+
+    def tell_presence(self, event: dict[str, Any]) -> None:
+        """Someone's presence anywhere: once to each local stream in one of the rooms it names."""
+        told: set[LocalSocket] = set()
+        for room_id in event.get("rooms", ()):
+            told.update(c for c in self.rooms.get(int(room_id), ()) if c in self.streams)
+        for stream in told:
+            cast(StreamSocket, stream).on_presence(event)
 
     async def _watch_revocations(self) -> None:
         while self.users:
@@ -215,11 +234,16 @@ class Hub:
         while self.users:
             await asyncio.sleep(settings.WS_TICK_SECONDS)
             # Separately guarded: MongoDB down must not stop presence, nor Redis down the catch-up.
-            for step in (self.catch_up, self.check_logs, self.keep_presence):
+            for step in (self.catch_up, self.check_logs, self.keep_presence, self.resubscribe):
                 try:
                     await step()
                 except Exception as exc:  # noqa: BLE001 - the ticker must outlive any outage
                     logger.warning("websocket tick %s failed: %r", step.__name__, exc)
+
+    async def resubscribe(self) -> None:
+        """Rooms whose subscription failed (Redis was away) get another try."""
+        missing = [room_id for room_id in self.rooms if room_id not in self._subscribed]
+        await asyncio.gather(*(self._keep_subscription(room_id) for room_id in missing[:1000]))
 
     def _floor(self, read_ms: int) -> int:
         """The oldest stamp this tick must look from: every change committed since the last tick
@@ -271,11 +295,11 @@ class Hub:
         await user_limits.backend().refresh([(c.user.pk, c.channel_name) for s in self.users.values() for c in s])
         anywhere = presence.ANYWHERE
         await backend.refresh([(anywhere, c.user.pk, c.channel_name) for s in self.users.values() for c in s])
-        for _, user_id in await backend.sweep([anywhere]):  # any process's sockets that vanished
+        for _, user_id, sequence in await backend.sweep([anywhere]):  # any process's sockets that vanished
             gone = await off_loop(User.objects.filter(pk=user_id).first)()
             if gone is not None:
-                await presence.announce_anywhere(gone, "offline")
-        for room_id, user_id in await backend.sweep(list(room_sockets)):
+                await presence.announce_anywhere(gone, "offline", sequence)
+        for room_id, user_id, _ in await backend.sweep(list(room_sockets)):
             if not any(consumer.push_presence for consumer in room_sockets[room_id]):
                 continue
             user = await off_loop(User.objects.filter(pk=user_id).first)()

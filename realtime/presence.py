@@ -40,16 +40,21 @@ ANYWHERE = 0
 
 
 class PresenceBackend(Protocol):
-    async def join(self, room_id: int, user_id: int, conn_id: str) -> bool: ...
-    async def leave(self, room_id: int, user_id: int, conn_id: str) -> bool: ...
+    """join/leave return 0, or the user's presence sequence number of the change they made
+    (came online / went offline); sweep returns (room, user, that number) per user gone."""
+
+    async def join(self, room_id: int, user_id: int, conn_id: str) -> int: ...
+    async def leave(self, room_id: int, user_id: int, conn_id: str) -> int: ...
     async def refresh(self, entries: list[tuple[int, int, str]]) -> None: ...
     async def online(self, room_id: int) -> set[int]: ...
     async def online_among(self, room_id: int, user_ids: list[int]) -> set[int]: ...
-    async def sweep(self, room_ids: list[int]) -> list[tuple[int, int]]: ...
+    async def sweep(self, room_ids: list[int]) -> list[tuple[int, int, int]]: ...
 
 
 # Each script is atomic in Redis: of two sockets of one user opening (or closing) at once on
 # different processes, exactly one sees the user come online (or go offline).
+# A transition also takes the next number of the user's presence sequence (KEYS[3]), so that
+# listeners can tell an older announcement that arrives late from a newer one.
 _JOIN = """
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
 local before = redis.call('ZCARD', KEYS[2])
@@ -57,14 +62,17 @@ redis.call('ZADD', KEYS[2], ARGV[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 redis.call('ZADD', KEYS[1], 'GT', ARGV[1], ARGV[4])
 redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[4])
-return before == 0 and 1 or 0
+if before == 0 then
+  return redis.call('INCR', KEYS[3])
+end
+return 0
 """
 _LEAVE = """
 local removed = redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 if removed == 1 and redis.call('ZCARD', KEYS[2]) == 0 then
   redis.call('ZREM', KEYS[1], ARGV[3])
-  return 1
+  return redis.call('INCR', KEYS[3])
 end
 return 0
 """
@@ -76,6 +84,7 @@ for _, uid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
   if redis.call('ZCARD', user_key) == 0 then
     redis.call('ZREM', KEYS[1], uid)
     table.insert(gone, uid)
+    table.insert(gone, redis.call('INCR', ARGV[3] .. uid))
   end
 end
 return gone
@@ -101,15 +110,22 @@ class RedisPresence:
     def _user_prefix(room_id: int) -> str:
         return f"presence:room:{room_id}:user:"
 
-    async def join(self, room_id: int, user_id: int, conn_id: str) -> bool:
-        now = time.time()
-        keys = [self._room_key(room_id), f"{self._user_prefix(room_id)}{user_id}"]
-        args = [now + self.ttl, now, conn_id, user_id, int(self.ttl * 4) + 1]
-        return bool(await self._redis().eval(_JOIN, 2, *keys, *args))
+    @staticmethod
+    def _sequence_prefix(room_id: int) -> str:
+        return f"presence:room:{room_id}:seq:"
 
-    async def leave(self, room_id: int, user_id: int, conn_id: str) -> bool:
-        keys = [self._room_key(room_id), f"{self._user_prefix(room_id)}{user_id}"]
-        return bool(await self._redis().eval(_LEAVE, 2, *keys, time.time(), conn_id, user_id))
+    def _keys(self, room_id: int, user_id: int) -> list[str]:
+        user = f"{self._user_prefix(room_id)}{user_id}"
+        return [self._room_key(room_id), user, f"{self._sequence_prefix(room_id)}{user_id}"]
+
+    async def join(self, room_id: int, user_id: int, conn_id: str) -> int:
+        now = time.time()
+        args = [now + self.ttl, now, conn_id, user_id, int(self.ttl * 4) + 1]
+        return int(await self._redis().eval(_JOIN, 3, *self._keys(room_id, user_id), *args))
+
+    async def leave(self, room_id: int, user_id: int, conn_id: str) -> int:
+        keys = self._keys(room_id, user_id)
+        return int(await self._redis().eval(_LEAVE, 3, *keys, time.time(), conn_id, user_id))
 
     async def refresh(self, entries: list[tuple[int, int, str]]) -> None:
         if not entries:
@@ -134,12 +150,13 @@ class RedisPresence:
         now = time.time()
         return {uid for uid, score in zip(user_ids, scores, strict=True) if score is not None and score >= now}
 
-    async def sweep(self, room_ids: list[int]) -> list[tuple[int, int]]:
-        went_offline: list[tuple[int, int]] = []
+    async def sweep(self, room_ids: list[int]) -> list[tuple[int, int, int]]:
+        went_offline: list[tuple[int, int, int]] = []
         now = time.time()
         for room_id in room_ids:
-            gone = await self._redis().eval(_SWEEP, 1, self._room_key(room_id), now, self._user_prefix(room_id))
-            went_offline.extend((room_id, int(uid)) for uid in gone)
+            key, users, sequences = self._room_key(room_id), self._user_prefix(room_id), self._sequence_prefix(room_id)
+            gone = await self._redis().eval(_SWEEP, 1, key, now, users, sequences)
+            went_offline.extend((room_id, int(uid), int(seq)) for uid, seq in zip(gone[::2], gone[1::2], strict=True))
         return went_offline
 
 
@@ -147,18 +164,24 @@ class LocalPresence:
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
         self.rooms: dict[int, dict[str, float]] = {}
+        self.sequence = 0
+
+    def _next(self) -> int:
+        self.sequence += 1
+        return self.sequence
 
     def _live(self, room_id: int) -> dict[str, float]:
         now = time.time()
         return {m: exp for m, exp in self.rooms.get(room_id, {}).items() if exp >= now}
 
-    async def join(self, room_id: int, user_id: int, conn_id: str) -> bool:
+    async def join(self, room_id: int, user_id: int, conn_id: str) -> int:
         self.rooms.setdefault(room_id, {})[_member(user_id, conn_id)] = time.time() + self.ttl
-        return sum(1 for m in self._live(room_id) if _user_of(m) == user_id) == 1
+        return self._next() if sum(1 for m in self._live(room_id) if _user_of(m) == user_id) == 1 else 0
 
-    async def leave(self, room_id: int, user_id: int, conn_id: str) -> bool:
+    async def leave(self, room_id: int, user_id: int, conn_id: str) -> int:
         removed = self.rooms.get(room_id, {}).pop(_member(user_id, conn_id), None)
-        return removed is not None and not any(_user_of(m) == user_id for m in self._live(room_id))
+        gone = removed is not None and not any(_user_of(m) == user_id for m in self._live(room_id))
+        return self._next() if gone else 0
 
     async def refresh(self, entries: list[tuple[int, int, str]]) -> None:
         for room_id, user_id, conn_id in entries:
@@ -170,7 +193,7 @@ class LocalPresence:
     async def online_among(self, room_id: int, user_ids: list[int]) -> set[int]:
         return await self.online(room_id) & set(user_ids)
 
-    async def sweep(self, room_ids: list[int]) -> list[tuple[int, int]]:
+    async def sweep(self, room_ids: list[int]) -> list[tuple[int, int, int]]:
         went_offline = []
         now = time.time()
         for room_id in room_ids:
@@ -178,7 +201,7 @@ class LocalPresence:
             for member in [m for m, exp in entries.items() if exp < now]:
                 del entries[member]
                 if not any(_user_of(m) == _user_of(member) for m in self._live(room_id)):
-                    went_offline.append((room_id, _user_of(member)))
+                    went_offline.append((room_id, _user_of(member), self._next()))
         return went_offline
 
 
@@ -212,25 +235,29 @@ async def arrive(user: User, conn_id: str) -> None:
     """A socket of `user` opened: online ANYWHERE, told to the people of their small rooms if it is
     the first. Best effort: presence never stops a socket."""
     try:
-        if await backend().join(ANYWHERE, user.pk, conn_id):
-            await announce_anywhere(user, "online")
+        sequence = await backend().join(ANYWHERE, user.pk, conn_id)
+        if sequence:
+            await announce_anywhere(user, "online", sequence)
     except Exception as exc:  # noqa: BLE001 - Redis away: messages still flow
         logger.warning("presence unavailable: %r", exc)
 
 
 async def depart(user: User, conn_id: str) -> None:
     try:
-        if await backend().leave(ANYWHERE, user.pk, conn_id):
-            await announce_anywhere(user, "offline")
+        sequence = await backend().leave(ANYWHERE, user.pk, conn_id)
+        if sequence:
+            await announce_anywhere(user, "offline", sequence)
     except Exception as exc:  # noqa: BLE001 - the entry expires after WS_PRESENCE_TTL_SECONDS
         logger.warning("presence leave failed: %r", exc)
 
 
-async def announce_anywhere(user: User, status: frames.PresenceStatus) -> None:
-    """One event per small room of the user, marked `anywhere` (room sockets leave it to streams,
-    which send it once per person however many rooms they share)."""
+async def announce_anywhere(user: User, status: frames.PresenceStatus, sequence: int) -> None:
+    """One event for the whole cluster, naming the user's small rooms: each process's hub hands it
+    once to each local stream that is in one of them (realtime/hub.py). One publish however many
+    rooms, and no copies to tell apart; `sequence` orders announcements that cross."""
     from realtime.selectors import presence_room_ids
 
-    text_frame = frames.presence(user_payload(user), status)
-    for room_id in await off_loop(presence_room_ids)(user.pk):
-        await broadcast.publish_async(broadcast.room_group(room_id), text_frame, anywhere=True, status=status)
+    rooms = await off_loop(presence_room_ids)(user.pk)
+    if rooms:
+        frame = frames.presence(user_payload(user), status)
+        await broadcast.publish_async(broadcast.PRESENCE_GROUP, frame, rooms=rooms, status=status, sequence=sequence)

@@ -95,7 +95,8 @@ class UserStreamConsumer(AsyncWebsocketConsumer):
         # While > 0 (connecting and replaying, or own sends awaiting their ack) live room events wait.
         self._holds = 1
         self._held: list[tuple[int, dict[str, Any]]] = []
-        self._presence: dict[int, str] = {}  # user id -> the status last sent
+        self._presence: dict[int, tuple[str, int]] = {}  # user id -> (status sent, its sequence)
+        self._presence_live = False  # from just before the snapshot on
         try:
             self.access_epoch, identity = await off_loop(_admit)(self.scope)
         except SocketAuthError as exc:
@@ -145,6 +146,7 @@ class UserStreamConsumer(AsyncWebsocketConsumer):
 
     async def _tell_presence(self) -> None:
         """Who of the people in the user's small rooms is online now; then the others hear of the user."""
+        self._presence_live = True
         try:
             people = await off_loop(co_member_ids)(self.user.pk)
             online = await presence.backend().online_among(presence.ANYWHERE, people)
@@ -152,7 +154,8 @@ class UserStreamConsumer(AsyncWebsocketConsumer):
             logger.warning("presence unavailable: %r", exc)
             online = set()
         for user in await off_loop(users_by_id)(online):
-            if self._presence.setdefault(user.pk, "online") == "online":
+            if user.pk not in self._presence:
+                self._presence[user.pk] = ("online", 0)
                 await self._send_frame(frames.presence(user_payload(user), "online"))
         await presence.arrive(self.user, self.channel_name)
 
@@ -248,8 +251,7 @@ class UserStreamConsumer(AsyncWebsocketConsumer):
             return
         kind = event.get("kind")
         if kind == frames.PRESENCE:
-            self._on_presence(event)
-            return
+            return  # a room socket's presence in that room; the stream's comes by on_presence
         if kind not in (frames.MESSAGE_NEW, frames.MESSAGE_UPDATED):
             if event.get("sender") != str(self.user.pk):  # own typing is no news
                 self._outbox.offer(_with_fields(event["text"], room_id), room_id)
@@ -275,16 +277,17 @@ class UserStreamConsumer(AsyncWebsocketConsumer):
         self._note_delivered(room_id, version, stamp)
         self._outbox.offer(_with_fields(event["text"], room_id, self._cursor()), room_id)
 
-    def _on_presence(self, event: dict[str, Any]) -> None:
-        """A person's presence anywhere arrives once per room shared with them: sent once per change.
-        (A room's own presence events, of its room sockets, are the room socket's.)"""
-        sender, status = event.get("sender"), event.get("status")
-        if not event.get("anywhere") or sender is None or sender == str(self.user.pk):
-            return
+    def on_presence(self, event: dict[str, Any]) -> None:
+        """A person who shares a room with the user came online or went offline (from the hub, once
+        per process however many rooms they share). Older announcements that arrive late lose."""
+        sender, status, sequence = event.get("sender"), str(event.get("status")), int(event.get("sequence", 0))
+        if not self._presence_live or self._outbox.closing or sender is None or sender == str(self.user.pk):
+            return  # while connecting: the snapshot after sync.done tells the state
         user_id = int(sender)
-        if self._presence.get(user_id) == status:
+        last_status, last_sequence = self._presence.get(user_id, ("", 0))
+        if sequence <= last_sequence or status == last_status:
             return
-        self._presence[user_id] = str(status)
+        self._presence[user_id] = (status, sequence)
         self._outbox.offer(event["text"])
 
     def _note_delivered(self, room_id: int, version: int, stamp: int) -> None:
