@@ -7,6 +7,11 @@ the limit and none of the three; the knee is the last passing step. Then one ste
 knee gives the latency figures. Any loss, duplicate or reorder at the knee or below fails the run.
 
 hold: opens COUNT authenticated sockets (each proven by a ping/pong), prints a line, then waits.
+
+spread: a sender posts over its user stream into R rooms in turn at a fixed rate; each reader is
+in every room and listens either on one user stream (`--listen stream`) or on one room socket
+per room (`--listen rooms`). Prints send->deliver percentiles and the integrity counts (per room:
+lost, duplicated, reordered).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
@@ -250,6 +256,100 @@ async def _drain(ws: Any) -> None:
         pass
 
 
+async def spread(args: argparse.Namespace) -> None:
+    tokens = load_tokens(args.tokens)
+    rooms = [int(r) for r in args.rooms.split(",")]
+    readers = tokens[1 : 1 + args.readers]
+    stream_url = f"{args.base}/api/ws"
+    (sender,) = await open_sockets(stream_url, tokens[:1])
+    if args.listen == "stream":
+        sockets = await open_sockets(stream_url, readers)
+    else:
+        sockets = []
+        for room in rooms:
+            sockets.extend(await open_sockets(f"{args.base}/api/ws/{room}", readers))
+    latencies: list[float] = []
+    seen: dict[tuple[int, int], set[int]] = {}  # (socket, room) -> message numbers
+    last_version: dict[tuple[int, int], int] = {}
+    counts = {"duplicated": 0, "reordered": 0, "acked": 0, "errors": 0}
+    path_room = {i: rooms[i // len(readers)] for i in range(len(sockets))} if args.listen == "rooms" else {}
+
+    async def read(index: int, ws: Any) -> None:
+        try:
+            await read_frames(index, ws)
+        except Exception as exc:  # a reader that dies would look like lost messages: say why
+            print(f"reader {index} failed: {exc!r}", file=sys.stderr, flush=True)
+            raise
+
+    async def read_frames(index: int, ws: Any) -> None:
+        async for raw in ws:
+            now = time.perf_counter_ns()
+            frame = orjson.loads(raw)
+            if frame.get("type") != "message.new":
+                continue
+            room = int(frame.get("room_id") or path_room[index])
+            number_text, sent_text = frame["message"]["body"].split("|")
+            key = (index, room)
+            numbers = seen.setdefault(key, set())
+            if int(number_text) in numbers:
+                counts["duplicated"] += 1
+                continue
+            numbers.add(int(number_text))
+            version = frame["message"]["version"]
+            if version <= last_version.get(key, 0):
+                counts["reordered"] += 1
+            last_version[key] = version
+            latencies.append((now - int(sent_text)) / 1e6)
+
+    async def drain_sender() -> None:
+        async for raw in sender:
+            frame = orjson.loads(raw)
+            if frame.get("type") == "message.ack":
+                counts["acked"] += 1
+            elif frame.get("type") == "error":
+                counts["errors"] += 1
+
+    tasks = [asyncio.create_task(read(i, ws)) for i, ws in enumerate(sockets)]
+    tasks.append(asyncio.create_task(drain_sender()))
+    await asyncio.sleep(args.settle)
+    print(json.dumps({"ready": True}), flush=True)
+    await asyncio.sleep(0.5)
+    total = int(args.rate * args.seconds)
+    run = os.urandom(4).hex()  # client_ids of this run only: a repeated one returns the first post
+    start = time.perf_counter()
+    for number in range(total):
+        delay = start + number / args.rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        room = rooms[number % len(rooms)]
+        body = f"{number}|{time.perf_counter_ns()}"
+        frame = {"type": "message.send", "room_id": str(room), "body": body, "client_id": f"{run}-{number}"}
+        await sender.send(orjson.dumps(frame).decode())
+    expected = total * len(readers)
+    deadline = time.perf_counter() + args.drain
+    while len(latencies) < expected and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    for task in tasks:
+        task.cancel()
+    for ws in [sender, *sockets]:
+        await ws.close()
+    print(
+        json.dumps(
+            {
+                "listen": args.listen,
+                "sockets": len(sockets),
+                "sent": total,
+                "deliveries": len(latencies),
+                "lost": max(0, expected - len(latencies)),
+                **counts,
+                "p50_ms": round(percentile(latencies, 50), 2),
+                "p99_ms": round(percentile(latencies, 99), 2),
+            }
+        ),
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -269,9 +369,20 @@ def main() -> None:
     held.add_argument("--count", type=int, required=True)
     held.add_argument("--concurrency", type=int, default=100)
     held.add_argument("--hold-seconds", type=float, default=600)
+    spreading = sub.add_parser("spread")
+    spreading.add_argument("--base", required=True, help="ws://host:port")
+    spreading.add_argument("--tokens", required=True)
+    spreading.add_argument("--rooms", required=True, help="room ids, comma-separated")
+    spreading.add_argument("--readers", type=int, default=20)
+    spreading.add_argument("--listen", choices=["stream", "rooms"], required=True)
+    spreading.add_argument("--rate", type=float, default=50.0)
+    spreading.add_argument("--seconds", type=float, default=10.0)
+    spreading.add_argument("--drain", type=float, default=10.0)
+    spreading.add_argument("--settle", type=float, default=2.0)
     args = parser.parse_args()
     runner = uvloop.run if uvloop is not None else asyncio.run
-    runner(fanout(args) if args.mode == "fanout" else hold(args))
+    modes = {"fanout": fanout, "hold": hold, "spread": spread}
+    runner(modes[args.mode](args))
 
 
 if __name__ == "__main__":

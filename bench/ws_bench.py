@@ -154,13 +154,21 @@ class Bench:
         )
         with self.tokens_file.open("w") as out:
             subprocess.run(
-                [PY, "bench/seed.py", str(self.args.connections), ",".join(map(str, self.args.sizes))],
+                [
+                    PY,
+                    "bench/seed.py",
+                    str(self.args.connections),
+                    ",".join(map(str, self.args.sizes)),
+                    str(getattr(self.args, "spread", 0)),
+                ],
                 cwd=ROOT,
                 env=self.env,
                 check=True,
                 stdout=out,
             )
-        self.rooms = json.loads(self.tokens_file.read_text())["rooms"]
+        seeded = json.loads(self.tokens_file.read_text())
+        self.rooms = seeded["rooms"]
+        self.spread_rooms: list[int] = seeded["spread"]
 
     def server_command(self, kind: str, port: int) -> list[str]:
         if kind == "bare":
@@ -230,8 +238,9 @@ class Bench:
         print(f"  {kind:7s} room {size:>5}: knee {knee.get('deliveries_per_s', 0):>8} deliveries/s", flush=True)
         return result
 
-    def hold(self, kind: str, proc: subprocess.Popen[bytes], port: int) -> dict[str, Any]:
-        room = self.rooms[str(self.args.connections)]
+    def hold(self, kind: str, proc: subprocess.Popen[bytes], port: int, path: str | None = None) -> dict[str, Any]:
+        """Open and hold --connections sockets (room sockets of the biggest room, or `path`)."""
+        path = path or f"/api/ws/{self.rooms[str(self.args.connections)]}"
         time.sleep(1)
         before = tree_rss(proc.pid)
         cmd = [
@@ -239,7 +248,7 @@ class Bench:
             "bench/loadgen.py",
             "hold",
             "--url",
-            f"ws://127.0.0.1:{port}/api/ws/{room}",
+            f"ws://127.0.0.1:{port}{path}",
             "--tokens",
             str(self.tokens_file),
             "--count",
