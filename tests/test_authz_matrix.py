@@ -59,6 +59,7 @@ from messaging import store
 from messaging.rendering import render_body
 from notifications.models import Notification
 from realtime import consumers, routing
+from realtime.stream import UserStreamConsumer
 from rooms.models import Membership, Role, Room
 from search import indexing
 from tests.asgi_call import call_asgi
@@ -1150,9 +1151,10 @@ def discovered_http_routes(patterns: list[Any] | None = None) -> set[tuple[str, 
     return found
 
 
-def consumer_frame_types() -> set[str]:
-    """The keys of the frame dispatch table in RoomConsumer.receive (realtime/consumers.py)."""
-    source = textwrap.dedent(inspect.getsource(consumers.RoomConsumer.receive))
+def consumer_frame_types(receive: Any = None) -> set[str]:
+    """The keys of the frame dispatch table in RoomConsumer.receive (realtime/consumers.py), or in
+    the `receive` given."""
+    source = textwrap.dedent(inspect.getsource(receive or consumers.RoomConsumer.receive))
     tables = [
         node
         for node in ast.walk(ast.parse(source))
@@ -1210,6 +1212,31 @@ CLIENT_FRAMES: dict[str, FrameRow] = {
     ),
 }
 
+# The user stream's client frames: each names its room, so a non-member's socket stays open and
+# the frame gets an `error` (the room's existence is not revealed for a private room).
+NOT_IN_ROOM = E("error", "not_a_member")
+NOT_VISIBLE = E("error", "room_not_found")
+STREAM_FRAMES: dict[str, FrameRow] = {
+    "message.send": FrameRow(
+        {"type": "message.send", "body": "sent on the stream", "client_id": "matrix-1"},
+        members(E("message.ack"), outsider=NOT_IN_ROOM, anonymous=E(4401)),
+        members(E("message.ack"), outsider=NOT_VISIBLE, anonymous=E(4401)),
+    ),
+    "typing": FrameRow(
+        {"type": "typing", "state": "start"},
+        members(E(NO_ERROR), outsider=NOT_IN_ROOM, anonymous=E(4401)),
+        members(E(NO_ERROR), outsider=NOT_VISIBLE, anonymous=E(4401)),
+    ),
+    "read": FrameRow(
+        {"type": "read", "seq": 0},
+        members(E(NO_ERROR), outsider=NOT_IN_ROOM, anonymous=E(4401)),
+        members(E(NO_ERROR), outsider=NOT_VISIBLE, anonymous=E(4401)),
+    ),
+    "ping": FrameRow(
+        {"type": "ping"}, signed_in(E("pong"), anonymous=E(4401)), signed_in(E("pong"), anonymous=E(4401))
+    ),
+}
+
 
 # --- completeness -------------------------------------------------------------------------------
 
@@ -1262,6 +1289,7 @@ def test_every_socket_route_and_client_frame_has_a_row() -> None:
     assert {str(entry.pattern) for entry in routing.websocket_urlpatterns} == set(WS_ROUTES)
     assert set(WS_PATHS) == set(WS_ROUTES)
     assert consumer_frame_types() == set(CLIENT_FRAMES)
+    assert consumer_frame_types(UserStreamConsumer.receive) == set(STREAM_FRAMES)
 
 
 def test_every_row_has_every_actor() -> None:
@@ -1273,7 +1301,7 @@ def test_every_row_has_every_actor() -> None:
             assert "OPTIONS" in key, f"{key} is about a room: give the private room's columns too"
     for ws_key, by_room in WS_ROUTES.items():
         assert all(set(columns) == set(ACTORS) for columns in by_room.values()), ws_key
-    for kind, frame_row in CLIENT_FRAMES.items():
+    for kind, frame_row in [*CLIENT_FRAMES.items(), *STREAM_FRAMES.items()]:
         assert set(frame_row.public) == set(frame_row.private) == set(ACTORS), kind
 
 
@@ -1595,6 +1623,50 @@ async def test_client_frame_matrix(
             await ws.send(json.dumps(frame))
             reply = await _until(ws, {str(expect.status)})
             assert reply["type"] == expect.status, reply
+    if frame_type == "message.send":
+        posted = [m for m in store.messages_by_version(room.pk, 0, 10**9) if m.client_id == client_id]
+        assert len(posted) == (1 if committed_world.is_member(actor) else 0)
+
+
+def _stream_frame_cases() -> Iterator[Any]:
+    for frame_type, row in STREAM_FRAMES.items():
+        for kind in ROOM_KINDS:
+            columns = row.public if kind == "public" else row.private
+            for actor in ACTORS:
+                marks = _marks(columns[actor])
+                yield pytest.param(frame_type, kind, actor, id=f"stream {frame_type} [{kind}] {actor}", marks=marks)
+
+
+@COMMITTED
+@pytest.mark.parametrize(("frame_type", "kind", "actor"), list(_stream_frame_cases()))
+async def test_stream_frame_matrix(
+    frame_type: str, kind: str, actor: str, server: ServerProcess, committed_world: World
+) -> None:
+    row = STREAM_FRAMES[frame_type]
+    expect = (row.public if kind == "public" else row.private)[actor]
+    room = committed_world.rooms[kind]
+    client_id = f"matrix-{uuid.uuid4().hex[:12]}"
+    frame: dict[str, Any] = {**row.frame, "room_id": str(room.pk)} if frame_type != "ping" else dict(row.frame)
+    if "client_id" in frame:
+        frame["client_id"] = client_id
+    async with connect(f"ws://127.0.0.1:{server.port}/api/ws", committed_world.tokens.get(actor)) as ws:
+        if isinstance(expect.status, int):
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await ws.send(json.dumps(frame))
+            assert await close_code(ws) == expect.status
+        elif expect.status == NO_ERROR:
+            await ws.send(json.dumps(frame))
+            await ws.send('{"type": "ping"}')
+            reply = await _until(ws, {"pong"})
+            assert reply["type"] == "pong", reply
+        else:
+            await ws.send(json.dumps(frame))
+            reply = await _until(ws, {str(expect.status)})
+            assert reply["type"] == expect.status, reply
+            if expect.code is not None:
+                assert reply["code"] == expect.code, reply
+            await ws.send('{"type": "ping"}')
+            assert (await _until(ws, {"pong"}))["type"] == "pong"  # the socket stays open
     if frame_type == "message.send":
         posted = [m for m in store.messages_by_version(room.pk, 0, 10**9) if m.client_id == client_id]
         assert len(posted) == (1 if committed_world.is_member(actor) else 0)
