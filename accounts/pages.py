@@ -56,11 +56,12 @@ def register_page(request: HttpRequest) -> HttpResponse:
             error, errors = refused.detail, refused.fields or {}
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            return HttpResponseRedirect("/chat/")
+            return HttpResponseRedirect(_next_url(request))
     status = 400 if error else 200
     context = {
         "error": error,
         "errors": errors,
+        "next": _next_url(request),
         "username": request.POST.get("username", "")[:150],
         "display_name": request.POST.get("display_name", "")[:150],
     }

@@ -8,10 +8,9 @@ from drf_spectacular.views import SpectacularAPIView
 from accounts import pages as account_pages
 from accounts import urls as account_urls
 from accounts.login_limits import failed_logins_limited
-from chatproject import health
+from chatproject import health, pages
 from chatproject.api_docs import ApiDocsView
 from chatproject.monitoring import metrics_view
-from messaging import pages
 from rooms import urls as room_urls
 
 urlpatterns = [
@@ -21,6 +20,7 @@ urlpatterns = [
     path("logout/", account_pages.logout_page, name="logout"),
     path("chat/", pages.chat_page, name="chat"),
     path("chat/<int:room_id>/", pages.chat_page, name="chat-room"),
+    path("invite/<str:code>/", pages.invite_page, name="invite-page"),
     path("health", health.liveness, name="health"),
     path("health/ready", health.readiness, name="health-ready"),
     path("metrics", metrics_view, name="metrics"),
@@ -30,6 +30,7 @@ urlpatterns = [
     path("api/users", include(account_urls.people_patterns)),
     path("api/rooms/", include("rooms.urls")),
     path("api/dms", include(room_urls.direct_patterns)),
+    path("api/invites/", include(room_urls.invite_patterns)),
     path("api/messages/", include("messaging.urls")),
     path("api/notifications/", include("notifications.urls")),
     path("", include("files.urls")),

@@ -49,6 +49,7 @@ PATH_PARAMETERS = {
     "message_id": "A message id",
     "user_id": "A user id",
     "upload_id": "An upload id",
+    "code": "An invite code",
 }
 _ALWAYS = ("400", "401", "403", "404", "405", "429", "503")
 _WITH_BODY = ("409", "413", "415")

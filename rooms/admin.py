@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from rooms.models import Membership, Room
+from rooms.models import Invite, Membership, Room
 
 
 class MembershipInline(admin.TabularInline):
@@ -26,3 +26,14 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ("role",)
     search_fields = ("room__name", "user__username")
     raw_id_fields = ("room", "user")
+
+
+@admin.register(Invite)
+class InviteAdmin(admin.ModelAdmin):
+    """Moderators see who made which link and revoke one by setting `revoked_at`."""
+
+    list_display = ("code", "room", "created_by", "created_at", "expires_at", "uses", "max_uses", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("room__name", "created_by__username", "code")
+    raw_id_fields = ("room", "created_by")
+    readonly_fields = ("code", "uses", "created_at")

@@ -81,3 +81,23 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} in {self.room_id} ({self.role})"
+
+
+class Invite(models.Model):
+    """A link that lets whoever holds it join the room (private rooms too) until it is revoked,
+    expires or is used up. `uses` only grows, under the row's lock (rooms.invites)."""
+
+    code = models.CharField(max_length=32, unique=True)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="invites")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    max_uses = models.PositiveIntegerField(null=True, blank=True)
+    uses = models.PositiveIntegerField(default=0)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["room", "-created_at"], name="invite_room_newest")]
+
+    def __str__(self) -> str:
+        return f"invite to {self.room_id}"

@@ -75,3 +75,31 @@ class MemberRoleSerializer(serializers.Serializer):
 
 class ReadMarkerSerializer(serializers.Serializer):
     seq = serializers.IntegerField(min_value=0, max_value=2**53)
+
+
+class InviteCreateSerializer(serializers.Serializer):
+    max_uses = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000, help_text="None: unlimited.")
+    expires_in = serializers.IntegerField(
+        required=False, min_value=60, max_value=365 * 24 * 3600, help_text="Seconds from now; none: never."
+    )
+
+
+class InviteSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    url = serializers.CharField(help_text="The web page that shows the invitation.")
+    room_id = serializers.CharField()
+    created_by = UserSerializer()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    max_uses = serializers.IntegerField(allow_null=True)
+    uses = serializers.IntegerField()
+
+
+class InviteRoomSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    member_count = serializers.IntegerField()
+
+
+class InvitePreviewSerializer(serializers.Serializer):
+    room = InviteRoomSerializer()

@@ -12,6 +12,14 @@ urlpatterns = [
     re_path(r"^(?P<room_id>[^/]+)/members/?$", views.RoomMembersView.as_view(), name="room-members"),
     re_path(r"^(?P<room_id>[^/]+)/members/(?P<user_id>[^/]+)/?$", views.RoomMemberView.as_view(), name="room-member"),
     re_path(r"^(?P<room_id>[^/]+)/read/?$", views.RoomReadView.as_view(), name="room-read"),
+    re_path(r"^(?P<room_id>[^/]+)/invites/?$", views.RoomInvitesView.as_view(), name="room-invites"),
+    re_path(r"^(?P<room_id>[^/]+)/invites/(?P<code>[^/]+)/?$", views.RoomInviteView.as_view(), name="room-invite"),
+]
+
+# Mounted at /api/invites/ (chatproject/urls.py).
+invite_patterns = [
+    re_path(r"^(?P<code>[^/]+)/?$", views.InviteView.as_view(), name="invite"),
+    re_path(r"^(?P<code>[^/]+)/accept/?$", views.InviteAcceptView.as_view(), name="invite-accept"),
 ]
 
 # Mounted at /api/dms (chatproject/urls.py).

@@ -13,9 +13,13 @@ from core.pagination import ResultsCursorPagination
 from core.ratelimit import enforce_for_user
 from core.schema import page_of
 from rooms import selectors, services
+from rooms.invites import invite_accept, invite_create, invite_payload, invite_preview, invite_revoke, invites_of_room
 from rooms.payloads import member_payload, room_payload, room_payloads
 from rooms.serializers import (
     DirectRoomSerializer,
+    InviteCreateSerializer,
+    InvitePreviewSerializer,
+    InviteSerializer,
     MemberAddSerializer,
     MemberRoleSerializer,
     MemberSerializer,
@@ -149,3 +153,57 @@ class RoomReadView(APIView):
         data.is_valid(raise_exception=True)
         services.mark_read(user=request_user(request), room_id=room_id, seq=data.validated_data["seq"])
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitesPagination(ResultsCursorPagination):
+    page_size = 50
+    max_page_size = 200
+    ordering = ("-created_at", "-id")
+
+
+class RoomInvitesView(APIView):
+    """`/api/rooms/{room_id}/invites`: owners and admins make and list invite links."""
+
+    @extend_schema(operation_id="room_invites_list", responses={200: page_of(InviteSerializer, "InvitePage")})
+    def get(self, request: Request, room_id: str) -> Response:
+        paginator = InvitesPagination()
+        invites = invites_of_room(actor=request_user(request), room_id=room_id)
+        page = paginator.paginate_queryset(invites, request, view=self) or []
+        site = request.build_absolute_uri("/")
+        return paginator.get_paginated_response([invite_payload(i, site) for i in page])
+
+    @extend_schema(
+        operation_id="room_invites_create", request=InviteCreateSerializer, responses={201: InviteSerializer}
+    )
+    def post(self, request: Request, room_id: str) -> Response:
+        body = request.data if isinstance(request.data, dict) else {}
+        invite = invite_create(
+            actor=request_user(request),
+            room_id=room_id,
+            max_uses=body.get("max_uses"),
+            expires_in=body.get("expires_in"),
+        )
+        payload = invite_payload(invite, request.build_absolute_uri("/"))
+        return Response(payload, status=status.HTTP_201_CREATED)
+
+
+class RoomInviteView(APIView):
+    @extend_schema(operation_id="room_invite_revoke", responses={204: None})
+    def delete(self, request: Request, room_id: str, code: str) -> Response:
+        invite_revoke(actor=request_user(request), room_id=room_id, code=code)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InviteView(APIView):
+    """`GET /api/invites/{code}`: the room an invite leads to, for anyone signed in who holds it."""
+
+    @extend_schema(operation_id="invite_preview", responses={200: InvitePreviewSerializer})
+    def get(self, request: Request, code: str) -> Response:
+        return Response(invite_preview(user=request_user(request), code=code))
+
+
+class InviteAcceptView(APIView):
+    @extend_schema(operation_id="invite_accept", request=None, responses={200: RoomSerializer})
+    def post(self, request: Request, code: str) -> Response:
+        membership = invite_accept(user=request_user(request), code=code)
+        return Response(room_payload(membership.room, membership))

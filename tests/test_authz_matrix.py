@@ -60,6 +60,7 @@ from messaging.rendering import render_body
 from notifications.models import Notification
 from realtime import consumers, routing
 from realtime.stream import UserStreamConsumer
+from rooms.invites import invite_create
 from rooms.models import Membership, Role, Room
 from search import indexing
 from tests.asgi_call import call_asgi
@@ -167,6 +168,12 @@ class World:
 
     def is_member(self, actor: str) -> bool:
         return actor in MEMBER_ROLES
+
+    @cached_property
+    def invites(self) -> dict[str, str]:
+        """An invite code per room kind, made by `owner`."""
+        owner = self.users[OWNER]
+        return {kind: invite_create(actor=owner, room_id=room.pk).code for kind, room in self.rooms.items()}
 
     @cached_property
     def messages(self) -> dict[str, str]:
@@ -294,6 +301,7 @@ class PathVars(Mapping[str, str]):
             "target_upload": lambda: world.target_uploads[kind].pk,
             "target_partial": lambda: world.target_partials[kind].pk,
             "room_name": lambda: world.rooms[kind].name,
+            "invite": lambda: world.invites[kind],
         }
         return str(getters[key]())
 
@@ -450,6 +458,19 @@ ROUTES: dict[tuple[str, str], Row] = {
         check=page_shows_messages_to_members_only,
         needs=("messages",),
     ),
+    ("invite/<str:code>/", "GET"): Row(
+        "/invite/{invite}/",
+        signed_in(E(200), anonymous=E(302, location="/login/"), note="the room and a Join button"),
+        signed_in(E(200), anonymous=E(302, location="/login/"), note="a private room's too"),
+        session=True,
+    ),
+    ("invite/<str:code>/", "POST"): Row(
+        "/invite/{invite}/",
+        signed_in(E(302, location="/chat/"), anonymous=E(302, location="/login/"), note="joins, then the room"),
+        signed_in(E(302, location="/chat/"), anonymous=E(302, location="/login/")),
+        form=lambda w, a: {},
+        session=True,
+    ),
     ("health", "GET"): Row("/health", anyone(E(200))),
     ("health/ready", "GET"): Row("/health/ready", anyone(E(200))),
     ("metrics", "GET"): Row("/metrics", anyone(E(200), note="no METRICS_TOKEN set: loopback callers only")),
@@ -596,6 +617,34 @@ ROUTES: dict[tuple[str, str], Row] = {
         "/api/rooms/{room}/presence", members(E(200), outsider=NOT_MEMBER), members(E(200), outsider=NO_ROOM)
     ),
     (f"api/rooms/{ROOM}/presence/?$", "OPTIONS"): Row("/api/rooms/{room}/presence", OPTIONS_API),
+    (f"api/rooms/{ROOM}/invites/?$", "GET"): Row(
+        "/api/rooms/{room}/invites", managers(E(200), outsider=NOT_MEMBER), managers(E(200), outsider=NO_ROOM)
+    ),
+    (f"api/rooms/{ROOM}/invites/?$", "POST"): Row(
+        "/api/rooms/{room}/invites",
+        managers(E(201), outsider=NOT_MEMBER),
+        managers(E(201), outsider=NO_ROOM),
+        json=lambda w, a: {"max_uses": 5, "expires_in": 3600},
+    ),
+    (f"api/rooms/{ROOM}/invites/?$", "OPTIONS"): Row("/api/rooms/{room}/invites", OPTIONS_API),
+    (f"api/rooms/{ROOM}/invites/(?P<code>[^/]+)/?$", "DELETE"): Row(
+        "/api/rooms/{room}/invites/{invite}",
+        managers(E(204), outsider=NOT_MEMBER),
+        managers(E(204), outsider=NO_ROOM),
+    ),
+    (f"api/rooms/{ROOM}/invites/(?P<code>[^/]+)/?$", "OPTIONS"): Row("/api/rooms/{room}/invites/{invite}", OPTIONS_API),
+    ("api/invites/(?P<code>[^/]+)/?$", "GET"): Row(
+        "/api/invites/{invite}",
+        signed_in(E(200), note="anyone signed in who holds the code"),
+        signed_in(E(200), note="a private room's too: the code is the key"),
+    ),
+    ("api/invites/(?P<code>[^/]+)/?$", "OPTIONS"): Row("/api/invites/{invite}", OPTIONS_API),
+    ("api/invites/(?P<code>[^/]+)/accept/?$", "POST"): Row(
+        "/api/invites/{invite}/accept",
+        signed_in(E(200), note="joins (members again: harmless, no use counted)"),
+        signed_in(E(200), note="a private room too"),
+    ),
+    ("api/invites/(?P<code>[^/]+)/accept/?$", "OPTIONS"): Row("/api/invites/{invite}/accept", OPTIONS_API),
     # --- messages ---
     ("api/messages/(?P<ident>[^/]+)/?$", "GET"): Row(
         "/api/messages/{room}", members(E(200), outsider=NOT_MEMBER), members(E(200), outsider=NO_ROOM)
@@ -1091,8 +1140,8 @@ COLLAPSED_NAMESPACES = {
 
 # Function views that do not declare their methods (no require_http_methods): the methods that mean something.
 FUNCTION_VIEW_METHODS = {
-    "messaging.pages.home": ["GET"],  # a redirect whatever the method
-    "messaging.pages.chat_page": ["GET"],  # the shell renders whatever the method
+    "chatproject.pages.home": ["GET"],  # a redirect whatever the method
+    "chatproject.pages.chat_page": ["GET"],  # the shell renders whatever the method
     "chatproject.monitoring.metrics_view": ["GET"],
     "django.contrib.admin.sites.AdminSite.login": ["GET", "POST"],
 }

@@ -7,7 +7,7 @@ import { renderMessage, renderPending } from "./message_view.js";
 import * as outbox from "./outbox.js";
 import { app, emit } from "./state.js";
 
-const GROUP_SECONDS = 5 * 60; // the same in messaging/pages.py
+const GROUP_SECONDS = 5 * 60; // the same in chatproject/pages.py
 const PAGE = 50;
 
 export const view = {

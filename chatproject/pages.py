@@ -1,6 +1,8 @@
-"""The chat page: rendered on the server first (the room list and the open room's page come in
-the HTML, from the same payloads as the API), then ES modules (static/chat/js/) take over with
-the same API and socket as mobile clients (session cookie + CSRF header, the cookie and Origin)."""
+"""The web UI's server-rendered pages. The chat page: rendered on the server first (the room list
+and the open room's page come in the HTML, from the same payloads as the API, with a user-stream
+cursor read before them), then ES modules (static/chat/js/) take over with the same API and socket
+as mobile clients (session cookie + CSRF header, the cookie and Origin). The invitation page
+(`/invite/{code}/`): the room a link leads to and a Join button."""
 
 from __future__ import annotations
 
@@ -12,11 +14,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
 from core.errors import ApiError
 from messaging import selectors
 from realtime.stream_reads import fresh_cursor
+from rooms.invites import invite_accept, invite_preview
 from rooms.payloads import room_payloads
 from rooms.selectors import room_get_visible, rooms_of_user
 
@@ -102,3 +106,22 @@ def timeline(messages: list[Any], *, last_read_seq: int, me: str) -> list[dict[s
 
 def home(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect("/chat/" if request.user.is_authenticated else "/login/")
+
+
+@login_required(login_url="/login/")
+@require_http_methods(["GET", "POST"])
+def invite_page(request: HttpRequest, code: str) -> HttpResponse:
+    """`/invite/{code}/`: the room the link leads to and a Join button (sign-in first, then back)."""
+    user = request.user
+    assert isinstance(user, User)
+    if request.method == "POST":
+        try:
+            membership = invite_accept(user=user, code=code)
+        except ApiError as refused:
+            return render(request, "chat/invite.html", {"error": refused.detail}, status=refused.status)
+        return HttpResponseRedirect(f"/chat/{membership.room_id}/")
+    try:
+        preview = invite_preview(user=user, code=code)
+    except ApiError as refused:
+        return render(request, "chat/invite.html", {"error": refused.detail}, status=refused.status)
+    return render(request, "chat/invite.html", {"room": preview["room"]})
