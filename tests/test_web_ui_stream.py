@@ -4,6 +4,7 @@ posted while the page loaded is on it (the page's own cursor)."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
@@ -14,7 +15,7 @@ from accounts.services import tokens_for
 from rooms.models import Membership
 from tests import test_web_ui
 from tests.live import ServerProcess, bearer
-from tests.test_web_ui import live, send, shot, sign_up
+from tests.test_web_ui import PASSWORD, live, send, shot, sign_up
 from tests.test_web_ui_daily import DESKTOP, PHONE, seed_room, user_named
 
 ui_server = test_web_ui.ui_server  # the same server fixture
@@ -108,3 +109,38 @@ def test_a_phone_sees_a_message_posted_while_its_page_loaded(browser: Browser, u
     page.wait_for_timeout(500)
     expect(page.locator("#messages .message .body", has_text="posted meanwhile")).to_have_count(1)  # once
     shot(page, "21-stream-phone")
+
+
+def test_a_newcomer_joins_a_private_room_through_an_invite_link(browser: Browser, ui_server: ServerProcess) -> None:
+    owner_context = browser.new_context(viewport=DESKTOP, permissions=["clipboard-read", "clipboard-write"])
+    owner = sign_up(owner_context, ui_server, "link_owner")
+    owner.get_by_label("New room name").fill("hideout")
+    owner.get_by_label("private").check()
+    owner.get_by_role("button", name="Create").click()
+    expect(owner.locator("#room-title")).to_have_text("hideout")
+    owner.get_by_role("button", name="Members").click()
+    owner.get_by_role("button", name="Create an invite link").click()
+    link = owner.get_by_label("Invite link")
+    expect(link).to_have_value(re.compile(r"/invite/[\w-]+/$"))
+    url = link.input_value()
+    owner.get_by_role("button", name="Copy").click()
+    expect(owner.get_by_role("button", name="Copied")).to_be_visible()
+    assert owner.evaluate("navigator.clipboard.readText()") == url
+    shot(owner, "22-invite-link")
+
+    # Carol has no account: the link sends her to sign in, she signs up instead, and comes back.
+    newcomer = browser.new_context(viewport=PHONE).new_page()
+    newcomer.goto(url)
+    expect(newcomer).to_have_url(re.compile(r"/login/\?next=/invite/"))
+    newcomer.get_by_role("link", name="Create an account").click()
+    newcomer.get_by_label("Username").fill("carol_link")
+    newcomer.get_by_label("Password").fill(PASSWORD)
+    newcomer.get_by_role("button", name="Sign up").click()
+    expect(newcomer.get_by_role("heading", name="hideout")).to_be_visible()
+    shot(newcomer, "23-invite-page")
+    newcomer.get_by_role("button", name="Join hideout").click()
+    expect(newcomer).to_have_url(re.compile(r"/chat/\d+/$"))
+    live(newcomer)
+    expect(newcomer.locator("#room-title")).to_have_text("hideout")
+    send(newcomer, "thanks for the link")
+    expect(owner.locator("#messages .message .body", has_text="thanks for the link")).to_have_count(1)

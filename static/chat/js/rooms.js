@@ -62,7 +62,33 @@ async function showMembers() {
     showMembers();
   } }, el("input", { placeholder: "Username to add", "aria-label": "Username to add", required: true }),
   el("button", { type: "submit" }, "Add"), error) : null;
-  body().replaceChildren(el("ul", { class: "members", "aria-label": "Members" }, ...rows), invite || "", manager ? roomSettings(roomId) : "");
+  const direct = app.rooms.get(roomId)?.kind === "direct";
+  body().replaceChildren(el("ul", { class: "members", "aria-label": "Members" }, ...rows), invite || "",
+    manager && !direct ? inviteLink(roomId) : "", manager ? roomSettings(roomId) : "");
+}
+
+// An invite link anyone can use to join (a private room too): made on demand, shown with a Copy
+// button; the last one made stays shown while the panel redraws (presence changes redraw it).
+const madeLinks = new Map(); // room id -> url
+function inviteLink(roomId) {
+  const error = el("p", { class: "form-error", role: "alert", hidden: true });
+  const box = el("div", { class: "invite-link" });
+  const show = (url) => {
+    const field = el("input", { value: url, readonly: true, "aria-label": "Invite link", onfocus: (event) => event.target.select() });
+    const copy = el("button", { type: "button", onclick: async () => {
+      try { await navigator.clipboard.writeText(url); copy.textContent = "Copied"; }
+      catch { field.focus(); field.select(); copy.textContent = "Press Ctrl+C"; }
+    } }, "Copy");
+    box.replaceChildren(field, copy);
+  };
+  const make = el("button", { type: "button", class: "link", onclick: async () => {
+    const made = await api("POST", `/api/rooms/${roomId}/invites`, {});
+    if (!made.ok) { showError(error, detail(made, "Could not make a link.")); return; }
+    madeLinks.set(roomId, made.data.url);
+    show(made.data.url);
+  } }, "Create an invite link");
+  if (madeLinks.has(roomId)) show(madeLinks.get(roomId));
+  return el("div", { class: "settings" }, make, box, error);
 }
 
 function roomSettings(roomId) {
