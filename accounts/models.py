@@ -106,3 +106,18 @@ class UserLogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.user_id} at {self.position}"
+
+
+class Block(models.Model):
+    """`blocker` blocked `blocked`: the blocked one cannot open or post in a direct room with them."""
+
+    blocker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="blocks")
+    blocked = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="blocked_by")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["blocker", "blocked"], name="accounts_block_once")]
+        indexes = [models.Index(fields=["blocked", "blocker"], name="block_by_blocked")]
+
+    def __str__(self) -> str:
+        return f"{self.blocker_id} blocks {self.blocked_id}"

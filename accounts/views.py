@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.tokens import AccessToken
 
-from accounts import selectors, services
+from accounts import blocking, selectors, services
 from accounts.authentication import forget_user
 from accounts.models import request_user
 from accounts.serializers import (
@@ -143,6 +143,32 @@ class PersonView(APIView):
     @extend_schema(operation_id="users_retrieve", responses={200: UserSerializer})
     def get(self, request: Request, user_id: str) -> Response:
         return Response(user_payload(selectors.person(user_id)))
+
+
+class BlockView(APIView):
+    """`/api/users/{user_id}/block`: the caller blocks or unblocks someone (both idempotent)."""
+
+    @extend_schema(operation_id="users_block", request=None, responses={204: None})
+    def post(self, request: Request, user_id: str) -> Response:
+        enforce_for_user(request_user(request).pk, "auth.block", settings.BLOCK_RATE_LIMIT)
+        blocking.block(actor=request_user(request), user_id=user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(operation_id="users_unblock", responses={204: None})
+    def delete(self, request: Request, user_id: str) -> Response:
+        blocking.unblock(actor=request_user(request), user_id=user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class BlocksView(APIView):
+    """`GET /api/auth/blocks`: the people the caller blocked."""
+
+    @extend_schema(operation_id="auth_blocks_list", responses={200: page_of(UserSerializer, "BlockedUserPage")})
+    def get(self, request: Request) -> Response:
+        paginator = ResultsCursorPagination()
+        paginator.ordering = ("username", "id")
+        page = paginator.paginate_queryset(blocking.blocked_by(request_user(request)), request, view=self) or []
+        return paginator.get_paginated_response([user_payload(u) for u in page])
 
 
 class WsTicketView(APIView):

@@ -279,6 +279,7 @@ REGISTER_RATE_LIMIT = _rate("REGISTER_RATE_LIMIT", "20/h")
 # Per user, over REST and sockets alike (429 with Retry-After); posts use RATE_LIMIT_REQUESTS.
 ROOM_CREATE_RATE_LIMIT = _rate("ROOM_CREATE_RATE_LIMIT", "20/h")
 INVITE_RATE_LIMIT = _rate("INVITE_RATE_LIMIT", "100/h")  # members one user adds to rooms
+BLOCK_RATE_LIMIT = _rate("BLOCK_RATE_LIMIT", "60/h")  # people one user blocks
 INVITE_LINK_RATE_LIMIT = _rate("INVITE_LINK_RATE_LIMIT", "30/h")  # invite links one user makes
 INVITE_LOOKUP_RATE_LIMIT = _rate("INVITE_LOOKUP_RATE_LIMIT", "60/m")  # invite codes one user looks up or accepts
 EDIT_RATE_LIMIT = _rate("EDIT_RATE_LIMIT", "60/m")  # edits and deletions

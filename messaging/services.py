@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
+from accounts.blocking import refuse_if_blocked_in_room
 from accounts.models import User
 from core.errors import Forbidden, InvalidInput, NotFound
 from core.metrics import MESSAGES_POSTED
@@ -26,7 +27,7 @@ from messaging.rendering import RenderedBody, render_body
 from messaging.selectors import message_for_member, message_or_404
 from messaging.signals import MessageChange, room_messages_changed
 from notifications.services import forget_message
-from rooms.models import MANAGER_ROLES, Membership
+from rooms.models import MANAGER_ROLES, Membership, RoomKind
 from rooms.selectors import member_ids_by_username, room_has_at_most, room_require_member
 
 logger = logging.getLogger(__name__)
@@ -110,6 +111,8 @@ def message_post(
     attachments: Any = None,
 ) -> PostResult:
     membership = room_require_member(user, room_id)
+    if membership.room.kind == RoomKind.DIRECT:
+        refuse_if_blocked_in_room(user, membership.room_id)
     files = validate_attachments(user=user, room_id=membership.room_id, raw=attachments)
     text = validate_body(body, files_attached=bool(files))
     cid = validate_client_id(client_id)

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from accounts import user_log
+from accounts.blocking import refuse_if_blocked
 from accounts.models import User
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.ids import parse_positive_id
@@ -45,6 +46,7 @@ def direct_room_open(*, actor: User, user_ids: Any) -> tuple[Membership, bool]:
     others = {int(pk) for pk in User.objects.filter(pk__in=wanted, is_active=True).values_list("pk", flat=True)}
     if others != wanted:
         raise InvalidInput("No such user.", code="user_not_found", fields={"user_ids": ["No such user."]})
+    refuse_if_blocked(actor, others)
     key = "-".join(str(pk) for pk in sorted({*others, actor.pk}))
     existing = _direct_membership(key, actor)
     if existing is not None:

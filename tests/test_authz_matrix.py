@@ -558,6 +558,15 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("api/users/?$", "OPTIONS"): Row("/api/users", OPTIONS_API),
     ("api/users/(?P<user_id>[^/]+)/?$", "GET"): Row("/api/users/{target}", signed_in(E(200))),
     ("api/users/(?P<user_id>[^/]+)/?$", "OPTIONS"): Row("/api/users/{target}", OPTIONS_API),
+    ("api/users/(?P<user_id>[^/]+)/block/?$", "POST"): Row(
+        "/api/users/{target}/block", signed_in(E(204), note="one's own block list")
+    ),
+    ("api/users/(?P<user_id>[^/]+)/block/?$", "DELETE"): Row(
+        "/api/users/{target}/block", signed_in(E(204), note="one's own block list")
+    ),
+    ("api/users/(?P<user_id>[^/]+)/block/?$", "OPTIONS"): Row("/api/users/{target}/block", OPTIONS_API),
+    ("api/auth/blocks/?$", "GET"): Row("/api/auth/blocks", signed_in(E(200), note="one's own block list")),
+    ("api/auth/blocks/?$", "OPTIONS"): Row("/api/auth/blocks", OPTIONS_API),
     # --- rooms ---
     ("api/rooms/$", "GET"): Row(
         "/api/rooms/", signed_in(E(200), note="the caller's own rooms only"), check=rooms_listed_are_the_callers
