@@ -144,3 +144,32 @@ def test_a_newcomer_joins_a_private_room_through_an_invite_link(browser: Browser
     expect(newcomer.locator("#room-title")).to_have_text("hideout")
     send(newcomer, "thanks for the link")
     expect(owner.locator("#messages .message .body", has_text="thanks for the link")).to_have_count(1)
+
+
+def test_alice_finds_bob_opens_a_direct_room_and_he_sees_it_without_reloading(
+    browser: Browser, ui_server: ServerProcess
+) -> None:
+    bob = sign_up(browser.new_context(viewport=PHONE), ui_server, "bob_dm")
+    alice = sign_up(browser.new_context(viewport=DESKTOP), ui_server, "alice_dm")
+    sign_up(browser.new_context(), ui_server, "bobby_other").close()
+    alice.get_by_label("Find a person to message").fill("BOB")  # case does not matter
+    options = alice.locator("#dm-results button")
+    expect(options).to_have_count(2)  # bob_dm and bobby_other, never oneself
+    shot(alice, "24-person-picker")
+    alice.locator("#dm-results button", has_text="bob_dm").click()
+    expect(alice.locator("#room-title")).to_have_text("bob_dm")
+    expect(alice.locator("#dm-list a", has_text="bob_dm")).to_have_count(1)
+    send(alice, "hi bob, a word in private")
+    # Bob, on his phone, sees the conversation appear (room.added on his stream) and its badge.
+    entry = bob.locator("#dm-list a", has_text="alice_dm")
+    expect(entry).to_have_count(1, timeout=3_000)
+    expect(entry.locator(".badge")).to_have_text("1")
+    entry.click()
+    expect(bob.locator("#messages .message .body", has_text="a word in private")).to_have_count(1)
+    send(bob, "hi alice")
+    expect(alice.locator("#messages .message .body", has_text="hi alice")).to_have_count(1)
+    shot(bob, "25-direct-room-phone")
+    # Opening it again from the picker gives the same room.
+    alice.get_by_label("Find a person to message").fill("bob_")
+    alice.locator("#dm-results button", has_text="bob_dm").click()
+    expect(alice.locator("#dm-list a")).to_have_count(1)

@@ -10,6 +10,7 @@ import { $, displayName, el, showError } from "./dom.js";
 import { forgetMembers } from "./mentions.js";
 import * as outbox from "./outbox.js";
 import * as panels from "./panels.js";
+import * as people from "./people.js";
 import * as rooms from "./rooms.js";
 import * as side from "./side.js";
 import { app, emit, on } from "./state.js";
@@ -272,6 +273,7 @@ function install() {
   threads.install();
   rooms.install();
   panels.install();
+  people.install();
   uploads.install();
   on("open-room", openRoom);
   on("close-room", () => closeRoom());

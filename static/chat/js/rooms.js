@@ -7,19 +7,23 @@ import { forgetMembers } from "./mentions.js";
 import { body, openSide, sideIs } from "./side.js";
 import { app, emit, isModerator, on } from "./state.js";
 
+function roomItem(room) {
+  const open = room.id === app.roomId;
+  const unread = open ? 0 : room.unread_count;
+  const mark = room.kind === "direct" ? "👤" : room.is_private ? "🔒" : "#";
+  return el("li", {},
+    el("a", { href: `/chat/${room.id}/`, class: open ? "room active" : "room", "data-room-id": room.id, "aria-current": open ? "page" : null,
+      onclick: (event) => { event.preventDefault(); emit("open-room", { roomId: room.id }); } },
+      el("span", { class: "room-name" }, `${mark} ${room.name}`),
+      unread ? el("span", { class: "badge", "aria-label": `${unread} unread` }, unread >= 1000 ? "999+" : String(unread)) : null));
+}
+
+// Team rooms and direct messages, each in its own list of the sidebar.
 export function renderRooms() {
-  const list = $("room-list");
-  list.replaceChildren();
-  if (!app.rooms.size) list.append(el("li", { class: "hint" }, "No rooms yet: create one below."));
-  for (const room of app.rooms.values()) {
-    const open = room.id === app.roomId;
-    const unread = open ? 0 : room.unread_count;
-    list.append(el("li", {},
-      el("a", { href: `/chat/${room.id}/`, class: open ? "room active" : "room", "data-room-id": room.id, "aria-current": open ? "page" : null,
-        onclick: (event) => { event.preventDefault(); emit("open-room", { roomId: room.id }); } },
-        el("span", { class: "room-name" }, `${room.is_private ? "🔒" : "#"} ${room.name}`),
-        unread ? el("span", { class: "badge", "aria-label": `${unread} unread` }, unread >= 1000 ? "999+" : String(unread)) : null)));
-  }
+  const all = [...app.rooms.values()];
+  const teams = all.filter((room) => room.kind !== "direct");
+  $("room-list").replaceChildren(...(teams.length ? teams.map(roomItem) : [el("li", { class: "hint" }, "No rooms yet: create one below.")]));
+  $("dm-list").replaceChildren(...all.filter((room) => room.kind === "direct").map(roomItem));
   emit("unread-changed");
 }
 
