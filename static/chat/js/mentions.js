@@ -29,6 +29,7 @@ export function attach(input) {
   let choices = [];
   let active = 0;
   let word = null;
+  let typed = 0; // input events so far: a members fetch that an insert or later typing overtook is dropped
 
   const insert = (user) => {
     const before = input.value.slice(0, word.start);
@@ -36,6 +37,7 @@ export function attach(input) {
     input.value = `${before}@${user.username} ${after}`;
     const caret = before.length + user.username.length + 2;
     input.setSelectionRange(caret, caret);
+    typed += 1;
     closePopover();
     input.focus();
   };
@@ -50,9 +52,14 @@ export function attach(input) {
   };
 
   input.addEventListener("input", async () => {
-    word = wordBeforeCaret(input);
-    if (!word) { if (popoverOpen()) closePopover(); return; }
+    const asked = ++typed;
+    if (!wordBeforeCaret(input)) { word = null; if (popoverOpen()) closePopover(); return; }
     const people = await members();
+    // The first keystrokes wait for the members; a late answer must not reopen the list after a
+    // pick (the next Enter would pick again instead of sending).
+    if (asked !== typed) return;
+    word = wordBeforeCaret(input);
+    if (!word) return;
     const room = [{ username: "room", display_name: "everyone in this room" }];
     choices = [...people, ...room].filter((user) => user.id !== app.me.id
       && (user.username.toLowerCase().startsWith(word.prefix) || displayName(user).toLowerCase().startsWith(word.prefix))).slice(0, 8);
