@@ -178,3 +178,28 @@ def test_alice_finds_bob_opens_a_direct_room_and_he_sees_it_without_reloading(
     alice.get_by_label("Find a person to message").fill("bob_")
     alice.locator("#dm-results button", has_text="bob_dm").click()
     expect(alice.locator("#dm-list a")).to_have_count(1)
+
+
+def test_the_room_directory_finds_public_rooms_and_joins_one(browser: Browser, ui_server: ServerProcess) -> None:
+    page = sign_up(browser.new_context(viewport=DESKTOP), ui_server, "wanderer")
+    sign_up(browser.new_context(), ui_server, "gardener").close()
+    gardener = user_named("gardener")
+    garden = seed_room(gardener, 3, name="garden club")
+    garden.description = "tomatoes and roses"
+    garden.save()
+    secret = seed_room(gardener, 1, name="garden secrets")
+    secret.is_private = True
+    secret.save()
+    page.get_by_role("button", name="Browse public rooms").click()
+    page.get_by_label("Find a room").fill("ROSES")  # the description counts, case does not
+    found = page.locator("#side-body .result")
+    expect(found).to_have_count(1)
+    expect(found).to_contain_text("garden club")
+    page.get_by_label("Find a room").fill("garden")
+    expect(found).to_have_count(1)  # the private one never shows
+    shot(page, "26-directory")
+    found.get_by_role("button", name="Join").click()
+    expect(page.locator("#room-title")).to_have_text("garden club")
+    expect(page.locator(f'#room-list a[data-room-id="{garden.pk}"]')).to_have_count(1)
+    expect(page.locator("#messages .message .body", has_text="message 3 of the long room")).to_have_count(1)
+    assert Membership.objects.filter(room=garden, user=user_named("wanderer")).exists()

@@ -120,7 +120,46 @@ async function editHistory(message) {
   el("article", { class: "result" }, el("header", {}, "now"), el("p", { class: "snippet" }, message.body)));
 }
 
+// The room directory: public rooms by name or description, most members first; join or open.
+async function directory(query = "", more = null) {
+  if (!more) {
+    openSide("directory", "Public rooms");
+    const field = el("input", { type: "search", placeholder: "Find a room", "aria-label": "Find a room", value: query });
+    let timer = null;
+    field.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => directoryResults(field.value.trim()), 200); });
+    body().replaceChildren(field, el("div", { class: "directory-results" }));
+    field.focus();
+  }
+  await directoryResults(query, more);
+}
+
+async function directoryResults(query, more = null) {
+  const list = body().querySelector(".directory-results");
+  if (!list) return;
+  const url = more ?? `/api/rooms/directory?q=${encodeURIComponent(query)}`;
+  const found = await api("GET", url);
+  if (!sideIs("directory")) return;
+  if (!found.ok) { list.replaceChildren(el("p", { class: "form-error", role: "alert" }, detail(found, "The directory cannot be read now."))); return; }
+  const rows = found.data.results.map((room) => result(
+    () => emit("open-room", { roomId: room.id }),
+    el("header", {}, el("strong", {}, `# ${room.name}`), ` · ${room.member_count} member${room.member_count === 1 ? "" : "s"}`),
+    room.description ? el("p", { class: "snippet" }, room.description) : null,
+    room.joined ? el("p", { class: "hint" }, "You are in it") : el("button", { type: "button", onclick: async (event) => {
+      event.stopPropagation();
+      const joined = await api("POST", `/api/rooms/${room.id}/join`);
+      if (joined.ok) { app.rooms.set(joined.data.id, joined.data); emit("open-room", { roomId: joined.data.id }); }
+    } }, "Join")));
+  if (!more) list.replaceChildren();
+  list.querySelector(".more-results")?.remove();
+  list.append(...(rows.length || more ? rows : [el("p", { class: "hint" }, "No public room matches.")]));
+  if (found.data.next) {
+    const url2 = new URL(found.data.next, location.href);
+    list.append(el("button", { type: "button", class: "link more-results", onclick: () => directoryResults(query, url2.pathname + url2.search) }, "More rooms"));
+  }
+}
+
 export function install() {
+  $("directory-button").addEventListener("click", () => directory());
   $("search-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const query = $("search-input").value.trim();
