@@ -231,13 +231,14 @@ async def publish_presence(room_id: int, user: User, status: frames.PresenceStat
     await broadcast.publish_async(broadcast.room_group(room_id), frames.presence(user_payload(user), status))
 
 
-async def arrive(user: User, conn_id: str) -> None:
+async def arrive(user: User, conn_id: str, rooms: list[int] | None = None) -> None:
     """A socket of `user` opened: online ANYWHERE, told to the people of their small rooms if it is
-    the first. Best effort: presence never stops a socket."""
+    the first (`rooms`: those rooms, when the caller has read them already). Best effort: presence
+    never stops a socket."""
     try:
         sequence = await backend().join(ANYWHERE, user.pk, conn_id)
         if sequence:
-            await announce_anywhere(user, "online", sequence)
+            await announce_anywhere(user, "online", sequence, rooms)
     except Exception as exc:  # noqa: BLE001 - Redis away: messages still flow
         logger.warning("presence unavailable: %r", exc)
 
@@ -251,13 +252,16 @@ async def depart(user: User, conn_id: str) -> None:
         logger.warning("presence leave failed: %r", exc)
 
 
-async def announce_anywhere(user: User, status: frames.PresenceStatus, sequence: int) -> None:
+async def announce_anywhere(
+    user: User, status: frames.PresenceStatus, sequence: int, rooms: list[int] | None = None
+) -> None:
     """One event for the whole cluster, naming the user's small rooms: each process's hub hands it
     once to each local stream that is in one of them (realtime/hub.py). One publish however many
     rooms, and no copies to tell apart; `sequence` orders announcements that cross."""
     from realtime.selectors import presence_room_ids
 
-    rooms = await off_loop(presence_room_ids)(user.pk)
+    if rooms is None:
+        rooms = await off_loop(presence_room_ids)(user.pk)
     if rooms:
         frame = frames.presence(user_payload(user), status)
         await broadcast.publish_async(broadcast.PRESENCE_GROUP, frame, rooms=rooms, status=status, sequence=sequence)

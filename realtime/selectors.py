@@ -55,13 +55,10 @@ def presence_room_ids(user_id: int) -> list[int]:
     )
 
 
-def co_member_ids(user_id: int) -> list[int]:
-    """The people who share a small room with the user (whose presence the user stream tells)."""
-    rooms = Membership.objects.filter(user_id=user_id, room__member_count__lte=settings.WS_PRESENCE_PUSH_LIMIT).values(
-        "room_id"
-    )
+def co_member_ids(user_id: int, room_ids: list[int]) -> list[int]:
+    """The other people in `room_ids` (the user's small rooms: whose presence the stream tells)."""
     return list(
-        Membership.objects.filter(room_id__in=rooms)
+        Membership.objects.filter(room_id__in=room_ids)
         .exclude(user_id=user_id)
         .values_list("user_id", flat=True)
         .distinct()

@@ -47,7 +47,7 @@ from realtime.consumers import (
 from realtime.flood import FloodGate
 from realtime.hub import hub, now_ms
 from realtime.outbox import Close, Outbox
-from realtime.selectors import co_member_ids, users_by_id
+from realtime.selectors import co_member_ids, presence_room_ids, users_by_id
 from rooms import services as room_services
 from rooms.selectors import room_require_member
 
@@ -147,8 +147,10 @@ class UserStreamConsumer(AsyncWebsocketConsumer):
     async def _tell_presence(self) -> None:
         """Who of the people in the user's small rooms is online now; then the others hear of the user."""
         self._presence_live = True
+        rooms: list[int] | None = None
         try:
-            people = await off_loop(co_member_ids)(self.user.pk)
+            rooms = await off_loop(presence_room_ids)(self.user.pk)  # read once, for both directions
+            people = await off_loop(co_member_ids)(self.user.pk, rooms) if rooms else []
             online = await presence.backend().online_among(presence.ANYWHERE, people)
         except Exception as exc:  # noqa: BLE001 - presence is best effort; messages are not
             logger.warning("presence unavailable: %r", exc)
@@ -157,7 +159,7 @@ class UserStreamConsumer(AsyncWebsocketConsumer):
             if user.pk not in self._presence:
                 self._presence[user.pk] = ("online", 0)
                 await self._send_frame(frames.presence(user_payload(user), "online"))
-        await presence.arrive(self.user, self.channel_name)
+        await presence.arrive(self.user, self.channel_name, rooms)
 
     async def _start_fresh(self, start: stream_reads.Start) -> None:
         """No cursor: the client starts from now. Every room is known at its head (one lookup)."""

@@ -21,7 +21,7 @@ from accounts.serializers import UserPayload, user_payload
 from core.errors import InvalidInput, NotFound
 from core.ratelimit import enforce_for_user
 from rooms.models import Invite, Membership, Role, Room
-from rooms.services import _refuse_direct, _require_manager
+from rooms.services import refuse_direct, require_manager
 
 MAX_EXPIRY_SECONDS = 365 * 24 * 3600
 MAX_USES = 1_000_000
@@ -68,7 +68,7 @@ def _bounded_int(raw: Any, field: str, low: int, high: int) -> int | None:
 
 
 def invite_create(*, actor: User, room_id: Any, max_uses: Any = None, expires_in: Any = None) -> Invite:
-    membership = _require_manager(actor, room_id, direct_refusal="be joined by invitation")
+    membership = require_manager(actor, room_id, direct_refusal="be joined by invitation")
     uses = _bounded_int(max_uses, "max_uses", 1, MAX_USES)
     seconds = _bounded_int(expires_in, "expires_in", 60, MAX_EXPIRY_SECONDS)
     enforce_for_user(actor.pk, "room.invite_create", settings.INVITE_LINK_RATE_LIMIT)
@@ -92,7 +92,7 @@ def _usable() -> Q:
 
 def invites_of_room(*, actor: User, room_id: Any) -> QuerySet[Invite]:
     """The room's usable invites, newest first (owners and admins)."""
-    membership = _require_manager(actor, room_id)
+    membership = require_manager(actor, room_id)
     return (
         Invite.objects.filter(_usable(), room_id=membership.room_id)
         .select_related("created_by")
@@ -101,7 +101,7 @@ def invites_of_room(*, actor: User, room_id: Any) -> QuerySet[Invite]:
 
 
 def invite_revoke(*, actor: User, room_id: Any, code: Any) -> None:
-    membership = _require_manager(actor, room_id)
+    membership = require_manager(actor, room_id)
     revoked = Invite.objects.filter(room_id=membership.room_id, code=str(code)[:64], revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
@@ -137,7 +137,7 @@ def invite_accept(*, user: User, code: Any) -> Membership:
     with transaction.atomic():
         invite = _usable_invite(code, lock=True)
         room: Room = invite.room
-        _refuse_direct(room, "be joined by invitation")
+        refuse_direct(room, "be joined by invitation")
         membership, created = Membership.objects.get_or_create(room=room, user=user, defaults={"role": Role.MEMBER})
         if created:
             Invite.objects.filter(pk=invite.pk).update(uses=F("uses") + 1)

@@ -73,14 +73,14 @@ def _direct_membership(key: str, actor: User) -> Membership | None:
     )
 
 
-def _refuse_direct(room: Room, what: str) -> None:
+def refuse_direct(room: Room, what: str) -> None:
     if room.kind == RoomKind.DIRECT:
         raise Forbidden(f"A direct room cannot {what}.", code="direct_room")
 
 
 def room_update(*, actor: User, room_id: Any, **changes: Any) -> Membership:
     """Rename, describe, or choose who sees edit history: owners and admins only."""
-    membership = _require_manager(actor, room_id, direct_refusal="be renamed or changed" if changes else None)
+    membership = require_manager(actor, room_id, direct_refusal="be renamed or changed" if changes else None)
     room = membership.room
     fields = [name for name in ("name", "description", "edit_history_visibility") if name in changes]
     if "name" in changes and not str(changes["name"]).strip():
@@ -103,12 +103,12 @@ def room_join(*, user: User, room_id: Any) -> Membership:
     return membership
 
 
-def _require_manager(actor: User, room_id: Any, *, direct_refusal: str | None = None) -> Membership:
+def require_manager(actor: User, room_id: Any, *, direct_refusal: str | None = None) -> Membership:
     """The actor's membership if they own or administer the room; with `direct_refusal`, a direct
     room refuses first (nobody manages one), from the same read."""
     membership = room_require_member(actor, room_id)
     if direct_refusal is not None:
-        _refuse_direct(membership.room, direct_refusal)
+        refuse_direct(membership.room, direct_refusal)
     if membership.role not in MANAGER_ROLES:
         raise Forbidden("Only the room's owners and admins can do this.", code="not_a_manager")
     return membership
@@ -128,7 +128,7 @@ def _other_owner_exists(room_id: int, excluding_user_id: int) -> bool:
 def member_add(
     *, actor: User, room_id: Any, user_id: Any = None, username: Any = None, role: Any = Role.MEMBER
 ) -> Membership:
-    actor_membership = _require_manager(actor, room_id, direct_refusal="be given members")
+    actor_membership = require_manager(actor, room_id, direct_refusal="be given members")
     new_role = _parse_role(role)
     if new_role == Role.OWNER and actor_membership.role != Role.OWNER:
         raise Forbidden("Only an owner can make owners.", code="owner_required")
@@ -144,7 +144,7 @@ def member_add(
 
 
 def member_set_role(*, actor: User, room_id: Any, user_id: Any, role: Any) -> Membership:
-    actor_membership = _require_manager(actor, room_id)
+    actor_membership = require_manager(actor, room_id)
     new_role = _parse_role(role)
     rid = actor_membership.room_id
     with transaction.atomic():

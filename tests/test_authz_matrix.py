@@ -1625,13 +1625,13 @@ def _open(server: ServerProcess, path: str, world: World, actor: str, auth: str,
     )
 
 
-def _frame_cases() -> Iterator[Any]:
-    for frame_type, row in CLIENT_FRAMES.items():
+def _frame_cases(table: Mapping[str, FrameRow] = CLIENT_FRAMES, label: str = "frame") -> Iterator[Any]:
+    for frame_type, row in table.items():
         for kind in ROOM_KINDS:
             columns = row.public if kind == "public" else row.private
             for actor in ACTORS:
                 marks = _marks(columns[actor])
-                yield pytest.param(frame_type, kind, actor, id=f"frame {frame_type} [{kind}] {actor}", marks=marks)
+                yield pytest.param(frame_type, kind, actor, id=f"{label} {frame_type} [{kind}] {actor}", marks=marks)
 
 
 async def _until(ws: Any, wanted: set[str], timeout: float = 5.0) -> dict[str, Any]:
@@ -1657,6 +1657,29 @@ async def test_socket_connect_matrix(
             assert await close_code(ws) == expect.status
 
 
+async def _exchange(ws: Any, frame: Mapping[str, Any], expect: Expect, *, refusal_keeps_socket: bool = False) -> None:
+    """Send one client frame and check the answer `expect` names (a close code, no error, a reply
+    type); with `refusal_keeps_socket`, an error reply has the expected code and the socket stays."""
+    if isinstance(expect.status, int):  # not let in: whatever it sends, the socket closes
+        with contextlib.suppress(websockets.ConnectionClosed):  # closed before it went out: refused all the same
+            await ws.send(json.dumps(frame))
+        assert await close_code(ws) == expect.status
+    elif expect.status == NO_ERROR:  # the answer goes to the others; a ping after it gets no error first
+        await ws.send(json.dumps(frame))
+        await ws.send('{"type": "ping"}')
+        reply = await _until(ws, {"pong"})
+        assert reply["type"] == "pong", reply
+    else:
+        await ws.send(json.dumps(frame))
+        reply = await _until(ws, {str(expect.status)})
+        assert reply["type"] == expect.status, reply
+        if refusal_keeps_socket:
+            if expect.code is not None:
+                assert reply["code"] == expect.code, reply
+            await ws.send('{"type": "ping"}')
+            assert (await _until(ws, {"pong"}))["type"] == "pong"  # the socket stays open
+
+
 @COMMITTED
 @pytest.mark.parametrize(("frame_type", "kind", "actor"), list(_frame_cases()))
 async def test_client_frame_matrix(
@@ -1668,35 +1691,14 @@ async def test_client_frame_matrix(
     client_id = f"matrix-{uuid.uuid4().hex[:12]}"
     frame = {**row.frame, "client_id": client_id} if "client_id" in row.frame else dict(row.frame)
     async with connect(server.ws_url(room.pk), committed_world.tokens.get(actor)) as ws:
-        if isinstance(expect.status, int):  # not let in: whatever it sends, the socket closes
-            with contextlib.suppress(websockets.ConnectionClosed):  # closed before it went out: refused all the same
-                await ws.send(json.dumps(frame))
-            assert await close_code(ws) == expect.status
-        elif expect.status == NO_ERROR:  # the answer goes to the others; a ping after it gets no error first
-            await ws.send(json.dumps(frame))
-            await ws.send('{"type": "ping"}')
-            reply = await _until(ws, {"pong"})
-            assert reply["type"] == "pong", reply
-        else:
-            await ws.send(json.dumps(frame))
-            reply = await _until(ws, {str(expect.status)})
-            assert reply["type"] == expect.status, reply
+        await _exchange(ws, frame, expect)
     if frame_type == "message.send":
         posted = [m for m in store.messages_by_version(room.pk, 0, 10**9) if m.client_id == client_id]
         assert len(posted) == (1 if committed_world.is_member(actor) else 0)
 
 
-def _stream_frame_cases() -> Iterator[Any]:
-    for frame_type, row in STREAM_FRAMES.items():
-        for kind in ROOM_KINDS:
-            columns = row.public if kind == "public" else row.private
-            for actor in ACTORS:
-                marks = _marks(columns[actor])
-                yield pytest.param(frame_type, kind, actor, id=f"stream {frame_type} [{kind}] {actor}", marks=marks)
-
-
 @COMMITTED
-@pytest.mark.parametrize(("frame_type", "kind", "actor"), list(_stream_frame_cases()))
+@pytest.mark.parametrize(("frame_type", "kind", "actor"), list(_frame_cases(STREAM_FRAMES, "stream")))
 async def test_stream_frame_matrix(
     frame_type: str, kind: str, actor: str, server: ServerProcess, committed_world: World
 ) -> None:
@@ -1708,23 +1710,7 @@ async def test_stream_frame_matrix(
     if "client_id" in frame:
         frame["client_id"] = client_id
     async with connect(f"ws://127.0.0.1:{server.port}/api/ws", committed_world.tokens.get(actor)) as ws:
-        if isinstance(expect.status, int):
-            with contextlib.suppress(websockets.ConnectionClosed):
-                await ws.send(json.dumps(frame))
-            assert await close_code(ws) == expect.status
-        elif expect.status == NO_ERROR:
-            await ws.send(json.dumps(frame))
-            await ws.send('{"type": "ping"}')
-            reply = await _until(ws, {"pong"})
-            assert reply["type"] == "pong", reply
-        else:
-            await ws.send(json.dumps(frame))
-            reply = await _until(ws, {str(expect.status)})
-            assert reply["type"] == expect.status, reply
-            if expect.code is not None:
-                assert reply["code"] == expect.code, reply
-            await ws.send('{"type": "ping"}')
-            assert (await _until(ws, {"pong"}))["type"] == "pong"  # the socket stays open
+        await _exchange(ws, frame, expect, refusal_keeps_socket=True)
     if frame_type == "message.send":
         posted = [m for m in store.messages_by_version(room.pk, 0, 10**9) if m.client_id == client_id]
         assert len(posted) == (1 if committed_world.is_member(actor) else 0)
