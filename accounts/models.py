@@ -17,6 +17,9 @@ class User(AbstractUser):
     display_name_key = models.CharField(max_length=150, default="", editable=False)
     email_notifications = models.BooleanField(default=True)
     dnd_until = models.DateTimeField(null=True, blank=True)  # do not disturb until then
+    # The storage name of the square avatar (files/avatars.py), "" when there is none. Each upload
+    # gets a new random name, so the URL built from it changes with the picture (cached forever).
+    avatar_name = models.CharField(max_length=200, blank=True, default="", editable=False)
 
     class Meta:
         constraints = [
@@ -26,6 +29,10 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.username
+
+    @property
+    def avatar_url(self) -> str | None:
+        return avatar_url(self.pk, self.avatar_name)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         # One transaction with what the save signals write: a deactivation or a new password and
@@ -37,6 +44,14 @@ class User(AbstractUser):
             kwargs["update_fields"] = {*update_fields, "username_key", "display_name_key"}
         with transaction.atomic():
             super().save(*args, **kwargs)
+
+
+def avatar_url(user_id: int, avatar_name: str) -> str | None:
+    """`/api/users/{id}/avatar?v=<version>`: a new picture is a new URL (so a cached one is never stale)."""
+    if not avatar_name:
+        return None
+    version = avatar_name.rsplit("/", 1)[-1].split(".", 1)[0]
+    return f"/api/users/{user_id}/avatar?v={version}"
 
 
 def request_user(request: Any) -> User:

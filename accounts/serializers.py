@@ -13,6 +13,11 @@ class UserSerializer(serializers.Serializer):
     id = serializers.CharField(read_only=True)
     username = serializers.CharField(read_only=True)
     display_name = serializers.CharField(read_only=True)
+    avatar_url = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="The uploaded picture, or null (initials are at /api/users/{id}/avatar).",
+    )
 
 
 class MeSerializer(UserSerializer):
@@ -43,11 +48,17 @@ class UserPayload(TypedDict):
     id: str
     username: str
     display_name: str
+    avatar_url: str | None
 
 
 def user_payload(user: User) -> UserPayload:
     """The public `User` shape, built without a serializer on hot paths."""
-    return {"id": str(user.pk), "username": user.username, "display_name": user.display_name}
+    return {
+        "id": str(user.pk),
+        "username": user.username,
+        "display_name": user.display_name,
+        "avatar_url": user.avatar_url,
+    }
 
 
 class RegisterSerializer(serializers.Serializer):

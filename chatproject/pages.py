@@ -17,6 +17,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
+from accounts.serializers import user_payload
 from core.errors import ApiError
 from messaging import selectors
 from realtime.stream_reads import fresh_cursor
@@ -34,7 +35,7 @@ def chat_page(request: HttpRequest, room_id: int | None = None) -> HttpResponse:
     rooms = room_payloads((m.room, m) for m in rooms_of_user(user))
     opened = _opened_room(user, room_id, request.GET.get("message")) if room_id else None
     config = {
-        "user": {"id": str(user.pk), "username": user.username, "display_name": user.display_name},
+        "user": user_payload(user),
         "room_id": str(room_id) if room_id else None,
         "max_body": settings.MESSAGE_MAX_LENGTH,
         "upload_chunk": 8 * 1024 * 1024,

@@ -288,6 +288,7 @@ WS_TICKET_RATE_LIMIT = _rate("WS_TICKET_RATE_LIMIT", "60/m")
 SEARCH_RATE_LIMIT = _rate("SEARCH_RATE_LIMIT", "60/m")
 ROOM_LIST_RATE_LIMIT = _rate("ROOM_LIST_RATE_LIMIT", "120/m")
 DIRECT_ROOM_RATE_LIMIT = _rate("DIRECT_ROOM_RATE_LIMIT", "60/h")  # POST /api/dms per user
+AVATAR_RATE_LIMIT = _rate("AVATAR_RATE_LIMIT", "20/h")  # avatar uploads per user
 PEOPLE_SEARCH_RATE_LIMIT = _rate("PEOPLE_SEARCH_RATE_LIMIT", "60/m")  # so the directory is no way to list everyone
 # `@room` notifies every member: only moderators may use it in rooms bigger than this.
 ROOM_MENTION_MAX_MEMBERS = env.int("ROOM_MENTION_MAX_MEMBERS", default=50)
@@ -316,6 +317,10 @@ UPLOAD_EXPIRE_HOURS = env.float("UPLOAD_EXPIRE_HOURS", default=24.0)  # unfinish
 UPLOAD_TEMP_DIR = env.str("UPLOAD_TEMP_DIR", default=str(BASE_DIR / ".data" / "uploads-partial"))
 IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=50_000_000)  # decompression-bomb guard
 THUMBNAIL_SIZE = env.int("THUMBNAIL_SIZE", default=320)
+AVATAR_MAX_SIZE = env.int("AVATAR_MAX_SIZE", default=10 * 1024**2)  # bytes of the uploaded picture (a phone photo)
+AVATAR_SIZE = env.int("AVATAR_SIZE", default=256)  # pixels on a side of the stored square
+if not 16 <= AVATAR_SIZE <= 1024:
+    raise ImproperlyConfigured("AVATAR_SIZE must be between 16 and 1024 pixels")
 MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(BASE_DIR / ".data" / "media"))
 _file_storage = env.str("FILE_STORAGE", default="local")
 if _file_storage == "s3":

@@ -3,8 +3,8 @@
 - tus `PATCH /api/uploads/{id}`: a raw ASGI handler that writes the body to the partial file as
   it arrives (Django's handler would spool the whole body first, and lose it all if the
   connection dropped half-way, which is the one thing resumable uploads exist for).
-- `POST /api/rooms/{id}/files` with a Content-Length over the limit: refused (413) before a
-  byte of the body is read.
+- `POST /api/rooms/{id}/files` and `PUT /api/auth/me/avatar` with a Content-Length over their
+  limit (UPLOAD_MAX_SIZE, AVATAR_MAX_SIZE): refused (413) before a byte of the body is read.
 
 Everything else is handed to Django. Authentication is the WebSocket handshake's (bearer header,
 or the session cookie from one of our own origins), membership the same check as everywhere.
@@ -37,12 +37,17 @@ WRITE_BUFFER = 1024 * 1024
 
 _PATCH_PATH = re.compile(r"^/api/uploads/([^/]+)/?$")
 _FILES_PATH = re.compile(r"^/api/rooms/[^/]+/files/?$")
+_AVATAR_PATH = re.compile(r"^/api/auth/me/avatar/?$")
 
 
 def is_upload(scope: Scope) -> bool:
-    """The two requests whose bodies are files (limited by UPLOAD_MAX_SIZE, not the request limit)."""
+    """The requests whose bodies are files (limited by their own setting, not the request limit)."""
     method, path = scope.get("method", ""), scope.get("path", "")
-    return (method == "PATCH" and bool(_PATCH_PATH.match(path))) or (method == "POST" and bool(_FILES_PATH.match(path)))
+    return (
+        (method == "PATCH" and bool(_PATCH_PATH.match(path)))
+        or (method == "POST" and bool(_FILES_PATH.match(path)))
+        or (method == "PUT" and bool(_AVATAR_PATH.match(path)))
+    )
 
 
 def with_upload_routes(django_app: ASGIApp) -> ASGIApp:
@@ -56,6 +61,12 @@ def with_upload_routes(django_app: ASGIApp) -> ASGIApp:
                 await _reply(scope, send, 413, {"code": "file_too_large", "detail": _too_large_detail()})
             elif await _authenticated(scope, send) is not None:
                 # Nobody unauthenticated gets to spool a file to this server's disk.
+                await django_app(scope, receive, send)
+        elif method == "PUT" and _AVATAR_PATH.match(path):
+            if _content_length(scope) > settings.AVATAR_MAX_SIZE:
+                detail = f"Avatars are limited to {settings.AVATAR_MAX_SIZE} bytes."
+                await send_json(scope, send, 413, {"code": "file_too_large", "detail": detail}, {"Connection": "close"})
+            elif await _authenticated(scope, send) is not None:
                 await django_app(scope, receive, send)
         else:
             await django_app(scope, receive, send)

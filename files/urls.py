@@ -10,4 +10,6 @@ urlpatterns = [
     re_path(r"^api/uploads/(?P<upload_id>[^/]+)/?$", views.UploadView.as_view(), name="upload"),
     re_path(r"^api/files/(?P<upload_id>[^/]+)/?$", views.FileDownloadView.as_view(), name="file"),
     re_path(r"^api/files/(?P<upload_id>[^/]+)/thumbnail/?$", views.FileThumbnailView.as_view(), name="file-thumbnail"),
+    re_path(r"^api/auth/me/avatar/?$", views.MyAvatarView.as_view(), name="auth-avatar"),
+    re_path(r"^api/users/(?P<user_id>[^/]+)/avatar/?$", views.UserAvatarView.as_view(), name="user-avatar"),
 ]

@@ -17,9 +17,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import forget_user
 from accounts.models import request_user
+from accounts.serializers import MeSerializer
 from core.errors import InvalidInput, NotFound, render_as_json
-from files import inspection, services
+from core.ratelimit import enforce_for_user
+from files import avatars, inspection, services
 from files.downloads import file_response
 from files.partials import current_offset
 from files.selectors import attachment_payload, upload_for_member, upload_for_owner
@@ -138,3 +141,32 @@ class FileThumbnailView(APIView):
         return file_response(
             request, upload.thumbnail_name, "image/webp", f"thumb-{upload.name}", inline=True, head=False
         )
+
+
+class MyAvatarView(APIView):
+    """`PUT /api/auth/me/avatar` multipart `file`: the caller's picture; `DELETE`: back to initials."""
+
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(operation_id="auth_avatar_set", request=FileUploadSerializer, responses={200: MeSerializer})
+    def put(self, request: Request) -> Response:
+        user = request_user(request)
+        enforce_for_user(user.pk, "auth.avatar", settings.AVATAR_RATE_LIMIT)
+        updated = avatars.set_avatar(user, request.FILES.get("file"))
+        forget_user(user.pk)
+        return Response(MeSerializer(updated).data)
+
+    @extend_schema(operation_id="auth_avatar_remove", responses={204: None})
+    def delete(self, request: Request) -> Response:
+        user = request_user(request)
+        avatars.remove_avatar(user)
+        forget_user(user.pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class UserAvatarView(APIView):
+    """`GET /api/users/{id}/avatar`: the person's square picture, or their initials as an SVG."""
+
+    @extend_schema(operation_id="users_avatar", responses={(200, "image/*"): OpenApiTypes.BINARY, 304: None})
+    def get(self, request: Request, user_id: str) -> HttpResponseBase:
+        return avatars.avatar_response(request, user_id)

@@ -59,7 +59,7 @@ class MessagePayload(_StoredMessagePayload, total=False):
 
 
 def _unknown_user(user_id: int) -> UserPayload:
-    return {"id": str(user_id), "username": "deleted-user", "display_name": ""}
+    return {"id": str(user_id), "username": "deleted-user", "display_name": "", "avatar_url": None}
 
 
 # Authors' public shapes, reused for USER_CACHE_SECONDS: a page of history by the usual few

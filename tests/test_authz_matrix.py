@@ -43,7 +43,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client, override_settings
-from django.test.client import ClientHandler
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, ClientHandler, encode_multipart
 from django.urls import URLPattern, URLResolver, get_resolver, path, re_path, resolve
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -65,6 +65,7 @@ from rooms.models import Membership, Role, Room
 from search import indexing
 from tests.asgi_call import call_asgi
 from tests.live import ServerProcess, bearer, close_code, connect, recv_json, running_server
+from tests.test_uploads import png_bytes
 
 PASSWORD = "correct horse battery staple"
 
@@ -567,6 +568,17 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("api/users/(?P<user_id>[^/]+)/block/?$", "OPTIONS"): Row("/api/users/{target}/block", OPTIONS_API),
     ("api/auth/blocks/?$", "GET"): Row("/api/auth/blocks", signed_in(E(200), note="one's own block list")),
     ("api/auth/blocks/?$", "OPTIONS"): Row("/api/auth/blocks", OPTIONS_API),
+    ("api/auth/me/avatar/?$", "PUT"): Row(
+        "/api/auth/me/avatar",
+        signed_in(E(200), note="one's own picture"),
+        multipart=lambda w, a: {"file": SimpleUploadedFile("me.png", png_bytes(), content_type="image/png")},
+    ),
+    ("api/auth/me/avatar/?$", "DELETE"): Row("/api/auth/me/avatar", signed_in(E(204), note="one's own picture")),
+    ("api/auth/me/avatar/?$", "OPTIONS"): Row("/api/auth/me/avatar", OPTIONS_API),
+    ("api/users/(?P<user_id>[^/]+)/avatar/?$", "GET"): Row(
+        "/api/users/{target}/avatar", signed_in(E(200, note="a picture, or initials"))
+    ),
+    ("api/users/(?P<user_id>[^/]+)/avatar/?$", "OPTIONS"): Row("/api/users/{target}/avatar", OPTIONS_API),
     # --- rooms ---
     ("api/rooms/$", "GET"): Row(
         "/api/rooms/", signed_in(E(200), note="the caller's own rooms only"), check=rooms_listed_are_the_callers
@@ -1139,6 +1151,7 @@ def _finds_only(answer: Answer, message_id: str) -> None:
 ASGI_ROUTES: dict[str, list[tuple[str, str]]] = {
     r"^/api/uploads/([^/]+)/?$": [("api/uploads/(?P<upload_id>[^/]+)/?$", "PATCH")],
     r"^/api/rooms/[^/]+/files/?$": [(f"api/rooms/{ROOM}/files/?$", "POST")],  # size and sign-in checked first
+    r"^/api/auth/me/avatar/?$": [("api/auth/me/avatar/?$", "PUT")],  # size and sign-in checked first
 }
 
 # Includes kept as one row each, keyed by their prefix and "*": third-party URL sets we do not write.
@@ -1446,8 +1459,8 @@ def send_request(key: tuple[str, str], row: Row, world: World, actor: str, kind:
         assert method == "POST", key
         response = client.post(path, row.form(world, actor), headers=headers)
     elif row.multipart is not None:
-        assert method == "POST", key
-        response = client.post(path, row.multipart(world, actor), headers=headers)
+        body = encode_multipart(BOUNDARY, row.multipart(world, actor))
+        response = client.generic(method, path, body, content_type=MULTIPART_CONTENT, headers=headers)
     else:
         response = client.generic(method, path, headers=headers)
     content = None

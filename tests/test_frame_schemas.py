@@ -23,7 +23,7 @@ from tests.conftest import client_for
 from tests.frame_schemas import FrameMismatch, check, check_server_frame
 from tests.test_rooms import create_room
 
-USER = {"id": "1", "username": "alice", "display_name": ""}
+USER = {"id": "1", "username": "alice", "display_name": "", "avatar_url": None}
 
 
 @pytest.mark.parametrize(

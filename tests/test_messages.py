@@ -46,7 +46,7 @@ def test_post_returns_message_in_contract_shape(alice: User, room: dict[str, Any
     }
     assert message["room_id"] == room["id"]
     assert message["seq"] == 1 and message["version"] == 1
-    assert message["author"] == {"id": str(alice.pk), "username": "alice", "display_name": ""}
+    assert message["author"] == {"id": str(alice.pk), "username": "alice", "display_name": "", "avatar_url": None}
     assert message["body"] == "hello world"
     assert message["edited_at"] is None and message["deleted"] is False
     assert message["client_id"] == "c-1"

@@ -32,7 +32,7 @@ def test_people_by_the_start_of_a_name_ignoring_case_and_accents(make_user: Any,
     assert names(search.get("/api/users", {"q": "elo"})) == ["ziggy"]
     assert names(search.get("/api/users", {"q": "z_"})) == []  # LIKE wildcards are literal
     found = search.get("/api/users", {"q": "zad"}).json()["results"][0]
-    assert set(found) == {"id", "username", "display_name"}  # the public shape: no email, no hash
+    assert set(found) == {"id", "username", "display_name", "avatar_url"}  # the public shape: no email, no hash
 
 
 def test_people_come_twenty_a_page(make_user: Any, alice: User) -> None:
@@ -73,7 +73,12 @@ def test_the_search_is_two_index_ranges_not_a_scan(make_user: Any, alice: User) 
 
 def test_one_person(make_user: Any, alice: User, bob: User) -> None:
     shown = client_for(alice).get(f"/api/users/{bob.pk}")
-    assert shown.status_code == 200 and shown.json() == {"id": str(bob.pk), "username": "bob", "display_name": ""}
+    assert shown.status_code == 200 and shown.json() == {
+        "id": str(bob.pk),
+        "username": "bob",
+        "display_name": "",
+        "avatar_url": None,
+    }
     bob.is_active = False
     bob.save()
     for missing in (str(bob.pk), "999999999", "not-an-id"):
