@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.models import User
 from accounts.serializers import user_payload
 from core.errors import ApiError
+from files.avatars import hue_of, initials
 from messaging import selectors
 from realtime.stream_reads import fresh_cursor
 from rooms.invites import invite_accept, invite_preview
@@ -100,7 +101,11 @@ def timeline(messages: list[Any], *, last_read_seq: int, me: str) -> list[dict[s
             and previous[0] == message["author"]["id"]
             and (created - previous[1]).total_seconds() < GROUP_SECONDS
         )
-        items.append({"kind": "message", "message": message, "grouped": grouped, "time": created.strftime("%H:%M")})
+        author = message["author"]
+        face = {"initials": initials(author["display_name"] or author["username"]), "hue": hue_of(int(author["id"]))}
+        items.append(
+            {"kind": "message", "message": message, "grouped": grouped, "time": created.strftime("%H:%M"), "face": face}
+        )
         previous = (message["author"]["id"], created)
     return items
 

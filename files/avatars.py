@@ -35,7 +35,8 @@ AVATAR_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'"
 VERSIONED_CACHE = "private, max-age=31536000, immutable"
 UNVERSIONED_CACHE = "private, no-cache"  # revalidate: the ETag answers 304 while it is unchanged
 # Colours with white text at a contrast of at least 4.5:1, picked by the user's id.
-_COLOURS = ("#1f6feb", "#8250df", "#bf3989", "#cf222e", "#9a6700", "#1a7f37", "#0969da", "#6e7781", "#953800")
+# White initials on each of these read at 4.5:1 or better; static/chat/chat.css has the same list (.hue-N).
+_COLOURS = ("#1f6feb", "#8250df", "#bf3989", "#cf222e", "#9a6700", "#1a7f37", "#0969da", "#57606a", "#953800")
 
 
 def square_avatar(fh: Any) -> bytes:
@@ -117,22 +118,27 @@ def _delete_quietly(name: str) -> None:
         logger.warning("could not delete the replaced avatar %s", name, exc_info=True)
 
 
-def initials(user: User) -> str:
-    """One or two letters: the first of the first and last words of the name shown."""
-    words = (user.display_name or user.username).split()
+def initials(shown_name: str) -> str:
+    """One or two letters: the first of the first and last words of the name shown (static/chat/js/dom.js
+    draws the same)."""
+    words = shown_name.split()
     if not words:
         return "?"
     letters = words[0][0] + (words[-1][0] if len(words) > 1 else "")
     return letters.upper()
 
 
+def hue_of(user_id: int) -> int:
+    return user_id % len(_COLOURS)
+
+
 def colour_of(user_id: int) -> str:
-    return _COLOURS[user_id % len(_COLOURS)]
+    return _COLOURS[hue_of(user_id)]
 
 
 def initials_svg(user: User) -> bytes:
     side = settings.AVATAR_SIZE
-    text = escape(initials(user))
+    text = escape(initials(user.display_name or user.username))
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{side}" height="{side}" viewBox="0 0 100 100">'
         f'<rect width="100" height="100" fill="{colour_of(user.pk)}"/>'

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Page, WebSocket, expect
 
 from accounts.services import tokens_for
@@ -203,3 +205,56 @@ def test_the_room_directory_finds_public_rooms_and_joins_one(browser: Browser, u
     expect(page.locator(f'#room-list a[data-room-id="{garden.pk}"]')).to_have_count(1)
     expect(page.locator("#messages .message .body", has_text="message 3 of the long room")).to_have_count(1)
     assert Membership.objects.filter(room=garden, user=user_named("wanderer")).exists()
+
+
+def test_a_profile_picture_and_name_show_beside_messages_and_members(
+    browser: Browser, ui_server: ServerProcess, tmp_path: Path
+) -> None:
+    alice = sign_up(browser.new_context(viewport=DESKTOP), ui_server, "alice_face")
+    bob = sign_up(browser.new_context(viewport=PHONE), ui_server, "bob_face")
+    room = seed_room(user_named("alice_face"), 0, name="faces", others=(user_named("bob_face"),))
+    picture = tmp_path / "me.png"
+    Image.new("RGB", (640, 480), (30, 140, 90)).save(picture)
+    alice.goto(f"{ui_server.http}/chat/{room.pk}/")
+    live(alice)
+    send(alice, "before the picture")
+    mine = alice.locator("#messages .message", has_text="before the picture")
+    expect(mine.locator(".avatar.initials")).to_have_text("A")  # one word, one letter
+
+    alice.get_by_role("button", name="Your profile").click()
+    dialog = alice.locator("#profile-dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("Upload a picture").set_input_files(str(picture))
+    expect(dialog.locator("#profile-face img.avatar")).to_have_count(1)
+    dialog.get_by_label("Name shown to others").fill("Alice Liddell")
+    dialog.get_by_label("E-mail me about mentions").uncheck()
+    shot(alice, "27-profile-dialog")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden()
+    expect(alice.locator("#me-name")).to_have_text("Alice Liddell")
+    # The message already on the page takes the new face and name at once.
+    expect(mine.locator("img.avatar")).to_have_count(1)
+    expect(mine.locator(".author")).to_have_text("Alice Liddell")
+    me = user_named("alice_face")
+    assert me.display_name == "Alice Liddell" and not me.email_notifications and me.avatar_name
+
+    # Bob, on his phone, sees her face beside her message and in the members list, his initials beside his.
+    bob.goto(f"{ui_server.http}/chat/{room.pk}/")
+    hers = bob.locator("#messages .message", has_text="before the picture")
+    expect(hers.locator("img.avatar")).to_have_count(1)
+    size = hers.locator("img.avatar").evaluate("img => [img.naturalWidth, img.complete]")
+    assert size == [256, True], size  # the square thumbnail, loaded
+    send(bob, "nice picture")
+    expect(bob.locator("#messages .message", has_text="nice picture").locator(".avatar.initials")).to_have_text("B")
+    bob.get_by_role("button", name="Members").click()
+    members = bob.locator("#side-body .members li")
+    expect(members).to_have_count(2)
+    expect(members.filter(has_text="Alice Liddell").locator("img.avatar")).to_have_count(1)
+    shot(bob, "28-members-faces-phone")
+
+    # Removing the picture brings the initials back.
+    alice.get_by_role("button", name="Your profile").click()
+    dialog.get_by_role("button", name="Remove picture").click()
+    expect(dialog.locator("#profile-face .avatar.initials")).to_have_text("AL")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(mine.locator(".avatar.initials")).to_have_text("AL")

@@ -37,3 +37,18 @@ export function showError(node, text) {
   node.textContent = text || "";
   node.hidden = !text;
 }
+
+// A face: the uploaded picture, or initials on a colour (files/avatars.py draws the same ones).
+const HUES = 9;
+export function initials(user) {
+  const words = displayName(user).split(/\s+/).filter(Boolean);
+  if (!words.length) return "?";
+  const first = (word) => [...word][0];
+  return (first(words[0]) + (words.length > 1 ? first(words[words.length - 1]) : "")).toUpperCase();
+}
+
+export function avatar(user, { size = "" } = {}) {
+  const classes = size ? `avatar ${size}` : "avatar";
+  if (user.avatar_url) return el("img", { class: classes, src: user.avatar_url, alt: "", loading: "lazy" });
+  return el("span", { class: `${classes} initials hue-${Number(user.id) % HUES}`, "aria-hidden": "true" }, initials(user));
+}

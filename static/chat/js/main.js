@@ -11,6 +11,7 @@ import { forgetMembers } from "./mentions.js";
 import * as outbox from "./outbox.js";
 import * as panels from "./panels.js";
 import * as people from "./people.js";
+import * as profile from "./profile.js";
 import * as rooms from "./rooms.js";
 import * as side from "./side.js";
 import { app, emit, on } from "./state.js";
@@ -274,6 +275,7 @@ function install() {
   rooms.install();
   panels.install();
   people.install();
+  profile.install();
   uploads.install();
   on("open-room", openRoom);
   on("close-room", () => closeRoom());

@@ -1,7 +1,7 @@
 // One message as the list and the thread panel draw it, with its actions.
 import { api, detail } from "./api.js";
 import { confirmAction } from "./dialogs.js";
-import { $, displayName, el, formatSize, fullTime, showError, shortTime } from "./dom.js";
+import { $, avatar, displayName, el, formatSize, fullTime, showError, shortTime } from "./dom.js";
 import { pickEmoji } from "./emoji.js";
 import { app, emit, isModerator } from "./state.js";
 import * as outbox from "./outbox.js";
@@ -79,6 +79,7 @@ export function renderMessage(message, { grouped = false, inThread = false } = {
     ? el("button", { type: "button", class: "link edited", onclick: () => emit("history", message), "aria-label": "Show edit history" }, "(edited)")
     : null;
   const node = el("article", { class: classes.join(" "), id: inThread ? null : `m-${message.id}`, "data-id": message.id, "data-seq": message.seq, tabindex: "-1" },
+    avatar(message.author),
     el("header", {},
       el("strong", { class: "author" }, displayName(message.author)),
       el("time", { datetime: message.created_at, title: fullTime(message.created_at) }, shortTime(message.created_at)),
@@ -115,6 +116,7 @@ export function renderMessage(message, { grouped = false, inThread = false } = {
 export function renderPending(item) {
   const failedNow = item.status === "failed";
   return el("article", { class: `message mine pending ${item.status}`, "data-client-id": item.clientId },
+    avatar(app.me),
     el("header", {}, el("strong", { class: "author" }, displayName(app.me)),
       el("span", { class: "sending" }, failedNow ? `not sent: ${item.error || "error"}` : "sending…")),
     el("div", { class: "body" }, item.body),

@@ -2,7 +2,7 @@
 // (roles, inviting, the room's settings) with who is online.
 import { api, detail } from "./api.js";
 import { confirmAction } from "./dialogs.js";
-import { $, displayName, el, showError } from "./dom.js";
+import { $, avatar, displayName, el, showError } from "./dom.js";
 import { forgetMembers } from "./mentions.js";
 import { body, openSide, sideIs } from "./side.js";
 import { app, emit, isModerator, on } from "./state.js";
@@ -51,6 +51,7 @@ async function showMembers() {
   const rows = result.data.results.map((member) => {
     const online = app.online.has(member.user.id);
     return el("li", {},
+      avatar(member.user, { size: "small" }),
       el("span", { class: online ? "dot online" : "dot", role: "img", "aria-label": online ? "online" : "offline" }),
       ` ${displayName(member.user)}${member.user.id === app.me.id ? " (you)" : ""} `,
       manager && member.user.id !== app.me.id ? roleSelect(roomId, member) : el("span", { class: "role" }, member.role));

@@ -225,3 +225,12 @@ export function install() {
   }, { passive: true });
   $("jump-latest").addEventListener("click", jumpToLatest);
 }
+
+// A person's new name or face on the messages already loaded (their later ones carry it anyway).
+export function updateAuthor(user) {
+  for (const message of view.messages.values()) {
+    if (message.author.id === user.id) {
+      message.author = { ...message.author, display_name: user.display_name, avatar_url: user.avatar_url };
+    }
+  }
+}
