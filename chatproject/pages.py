@@ -2,16 +2,20 @@
 and the open room's page come in the HTML, from the same payloads as the API, with a user-stream
 cursor read before them), then ES modules (static/chat/js/) take over with the same API and socket
 as mobile clients (session cookie + CSRF header, the cookie and Origin). The invitation page
-(`/invite/{code}/`): the room a link leads to and a Join button."""
+(`/invite/{code}/`): the room a link leads to and a Join button. The service worker (`/sw.js`):
+static/chat/sw.js at the site's root, so that its scope is the whole site."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.contrib.staticfiles import finders
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
@@ -131,3 +135,29 @@ def invite_page(request: HttpRequest, code: str) -> HttpResponse:
     except ApiError as refused:
         return render(request, "chat/invite.html", {"error": refused.detail}, status=refused.status)
     return render(request, "chat/invite.html", {"room": preview["room"]})
+
+
+def _service_worker_file() -> Path | None:
+    """static/chat/sw.js: through the static finders (the source tree), else the collected copy."""
+    found = finders.find("chat/sw.js")
+    if isinstance(found, list):
+        found = found[0] if found else None
+    if found:
+        return Path(found)
+    collected = Path(settings.STATIC_ROOT) / "chat" / "sw.js"
+    return collected if collected.is_file() else None
+
+
+@require_http_methods(["GET"])
+def service_worker(request: HttpRequest) -> HttpResponse:
+    """`/sw.js`: the service worker, from the root so that it may control every page (scope "/").
+    Browsers check it for changes at every navigation: `no-cache` and an ETag make that a 304."""
+    path = _service_worker_file()
+    if path is None:
+        raise Http404("no service worker")
+    content = path.read_bytes()
+    etag = f'"{hashlib.sha256(content).hexdigest()[:32]}"'
+    headers = {"Cache-Control": "no-cache", "Service-Worker-Allowed": "/", "ETag": etag}
+    if etag in request.headers.get("If-None-Match", ""):
+        return HttpResponseNotModified(headers=headers)
+    return HttpResponse(content, content_type="application/javascript; charset=utf-8", headers=headers)

@@ -225,6 +225,10 @@ CELERY_BEAT_SCHEDULE = {
     "expire-unfinished-uploads": {"task": "messaging.tasks.expire_uploads", "schedule": 15 * 60.0},
     "forget-old-revocations": {"task": "accounts.tasks.forget_old_revocations", "schedule": 60 * 60.0},
     "forget-old-log-entries": {"task": "accounts.tasks.forget_old_log_entries", "schedule": 60 * 60.0},
+    "email-digests": {
+        "task": "notifications.tasks.send_email_digests",
+        "schedule": env.float("EMAIL_DIGEST_SWEEP_SECONDS", default=60.0),
+    },
 }
 
 # --- Auth ----------------------------------------------------------------------------------------
@@ -309,6 +313,49 @@ USER_CACHE_SECONDS = env.float("USER_CACHE_SECONDS", default=1.0)
 PAGE_CACHE_MESSAGES = env.int("PAGE_CACHE_MESSAGES", default=env.int("HISTORY_CACHE_MESSAGES", default=20_000))
 
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")  # when set, GET /metrics requires it as a bearer token
+
+# --- Notifications: Web Push and e-mail -----------------------------------------------------------
+# The VAPID key pair (RFC 8292) that signs every push: `manage.py vapid_keys` makes one, to keep in
+# the environment (never in the repository). Without one, push is off (GET /api/push/key is 503),
+# except in development mode, where a key derived from the (throwaway) SECRET_KEY keeps it on.
+VAPID_PRIVATE_KEY = env.str("VAPID_PRIVATE_KEY", default="")
+if VAPID_PRIVATE_KEY and not re.fullmatch(r"[A-Za-z0-9_-]{43}=?", VAPID_PRIVATE_KEY):
+    raise ImproperlyConfigured("VAPID_PRIVATE_KEY must be a raw P-256 key in URL-safe base64 (manage.py vapid_keys)")
+if not VAPID_PRIVATE_KEY and _dev_mode:
+    import base64
+    import hashlib
+
+    VAPID_PRIVATE_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"vapid:" + SECRET_KEY.encode()).digest()).decode()
+VAPID_SUBJECT = env.str("VAPID_SUBJECT", default="mailto:admin@localhost")  # who push services may contact
+# Push endpoints are URLs this server calls: https on public addresses only, unless this is set
+# (development and tests: plain http and loopback endpoints too).
+PUSH_ALLOW_INSECURE_ENDPOINTS = env.bool("PUSH_ALLOW_INSECURE_ENDPOINTS", default=_dev_mode)
+PUSH_TTL_SECONDS = env.int("PUSH_TTL_SECONDS", default=24 * 3600)  # how long a push service keeps an undelivered one
+PUSH_TIMEOUT_SECONDS = env.float("PUSH_TIMEOUT_SECONDS", default=10.0)
+PUSH_MAX_RETRIES = env.int("PUSH_MAX_RETRIES", default=6)  # then given up (backoff 2 s, 4 s, ... 64 s)
+PUSH_MAX_SUBSCRIPTIONS_PER_USER = env.int("PUSH_MAX_SUBSCRIPTIONS_PER_USER", default=20)  # the oldest go
+PUSH_SUBSCRIBE_RATE_LIMIT = _rate("PUSH_SUBSCRIBE_RATE_LIMIT", "30/h")
+# E-mail: one digest per user per EMAIL_NOTIFY_DELAY seconds, of the DMs and mentions unread on
+# every device that long; sent by Celery beat every EMAIL_DIGEST_SWEEP_SECONDS.
+EMAIL_NOTIFY_DELAY = env.int("EMAIL_NOTIFY_DELAY", default=600)
+EMAIL_DIGEST_SWEEP_SECONDS = env.float("EMAIL_DIGEST_SWEEP_SECONDS", default=60.0)
+if EMAIL_NOTIFY_DELAY < 1 or EMAIL_DIGEST_SWEEP_SECONDS <= 0:
+    raise ImproperlyConfigured("EMAIL_NOTIFY_DELAY and EMAIL_DIGEST_SWEEP_SECONDS must be positive")
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend"
+    if _dev_mode
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Chat <chat@localhost>")
+# Where links in e-mails point: the address people reach this site at.
+SITE_URL = env.str("SITE_URL", default="http://localhost:8000").rstrip("/")
 
 # --- Files ---------------------------------------------------------------------------------------
 UPLOAD_MAX_SIZE = env.int("UPLOAD_MAX_SIZE", default=1024**3)  # bytes per file

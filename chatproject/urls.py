@@ -11,6 +11,8 @@ from accounts.login_limits import failed_logins_limited
 from chatproject import health, pages
 from chatproject.api_docs import ApiDocsView
 from chatproject.monitoring import metrics_view
+from notifications import urls as notification_urls
+from notifications.pages import unsubscribe_page
 from rooms import urls as room_urls
 
 urlpatterns = [
@@ -21,6 +23,7 @@ urlpatterns = [
     path("chat/", pages.chat_page, name="chat"),
     path("chat/<int:room_id>/", pages.chat_page, name="chat-room"),
     path("invite/<str:code>/", pages.invite_page, name="invite-page"),
+    path("sw.js", pages.service_worker, name="service-worker"),
     path("health", health.liveness, name="health"),
     path("health/ready", health.readiness, name="health-ready"),
     path("metrics", metrics_view, name="metrics"),
@@ -33,6 +36,8 @@ urlpatterns = [
     path("api/invites/", include(room_urls.invite_patterns)),
     path("api/messages/", include("messaging.urls")),
     path("api/notifications/", include("notifications.urls")),
+    path("api/push/", include(notification_urls.push_patterns)),
+    path("unsubscribe/<str:token>/", unsubscribe_page, name="unsubscribe"),
     path("", include("files.urls")),
     path("", include("search.urls")),
     path("", include("realtime.urls")),

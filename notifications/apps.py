@@ -10,3 +10,9 @@ class NotificationsConfig(AppConfig):
         from rooms.signals import member_added
 
         member_added.connect(on_member_added, dispatch_uid="notifications.invite")
+
+        from prometheus_client import REGISTRY
+
+        from notifications.metrics import NotificationCollector
+
+        REGISTRY.register(NotificationCollector())

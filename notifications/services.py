@@ -1,4 +1,5 @@
-"""Notices for people: created by search/indexing.py (mentions, replies) and on rooms' member_added (invites)."""
+"""Notices for people: created by search/indexing.py (mentions, replies, every post where asked) and on
+rooms' member_added (invites), within the members' notification preferences."""
 
 from __future__ import annotations
 
@@ -7,65 +8,134 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from accounts import user_log
 from accounts.models import User
 from core.errors import InvalidInput
+from notifications import metrics
 from notifications.models import Notification, NotificationType
-from rooms.models import Membership
+from rooms.models import Membership, NotifyLevel, Room, RoomKind
 
 EXCERPT_LENGTH = 200
 
 
 @dataclass(frozen=True)
 class MessageNotice:
-    kind: str  # "mention" or "reply"
+    kind: str  # "mention", "reply" or "message" (a new post: "dm" in a direct room)
     message_id: str
     author_id: int
     at: datetime  # when the message said it (its edit, for a mention added by an edit)
     user_ids: frozenset[int]
-    everyone: bool = False  # @room: every member but the author
+    everyone: bool = False  # @room, or a new post: every member but the author
     excerpt: str = ""  # the start of the message's text
+    seq: int | None = None
+    thread_reply: bool = False  # a reply in a thread: a room's `all` level is not told of it (a DM's is)
+
+
+# One notice per message and person: the most pointed kind wins.
+_RANK = {NotificationType.MENTION: 0, NotificationType.REPLY: 1, NotificationType.DM: 2, NotificationType.MESSAGE: 2}
+
+
+@dataclass(frozen=True)
+class _Member:
+    notify: str
+    muted: bool
+
+
+def _members_to_tell(room_id: int, notices: list[MessageNotice]) -> tuple[dict[int, _Member], bool]:
+    """The members the notices may reach, with their preferences, and whether the room is direct.
+
+    One indexed read. A new post in a room reaches only those who asked for every message (the
+    default there is mentions), so a big room's posts do not read its whole member list.
+    """
+    wanted = set().union(*(n.user_ids for n in notices))
+    room_wide = any(n.everyone and n.kind != NotificationType.MESSAGE for n in notices)
+    posts = any(n.kind == NotificationType.MESSAGE for n in notices)
+    kind = Room.objects.filter(pk=room_id).values_list("kind", flat=True).first()
+    direct = kind == RoomKind.DIRECT
+    query = Membership.objects.filter(room_id=room_id)
+    if not (room_wide or (posts and direct)):
+        reach = Q(user_id__in=wanted)
+        if posts:
+            reach |= Q(notify=NotifyLevel.ALL)
+        query = query.filter(reach)
+    members = {
+        user_id: _Member(notify or (NotifyLevel.ALL if direct else NotifyLevel.MENTIONS), muted)
+        for user_id, notify, muted in query.values_list("user_id", "notify", "muted")
+    }
+    return members, direct
+
+
+def _rows(room_id: int, notices: list[MessageNotice]) -> list[tuple[Any, ...]]:
+    members, direct = _members_to_tell(room_id, notices)
+    best: dict[tuple[int, str], tuple[str, MessageNotice]] = {}
+    for notice in notices:
+        kind = NotificationType.DM if (notice.kind == NotificationType.MESSAGE and direct) else notice.kind
+        targets = members.keys() if notice.everyone else notice.user_ids & members.keys()
+        for user_id in targets:
+            member = members[user_id]
+            if user_id == notice.author_id or member.muted or member.notify == NotifyLevel.NOTHING:
+                continue
+            if kind == NotificationType.MESSAGE and notice.thread_reply:
+                continue
+            if kind in (NotificationType.MESSAGE, NotificationType.DM) and member.notify != NotifyLevel.ALL:
+                continue
+            key = (user_id, notice.message_id)
+            if key not in best or _RANK[NotificationType(kind)] < _RANK[NotificationType(best[key][0])]:
+                best[key] = (kind, notice)
+    return [
+        (user_id, kind, room_id, n.message_id, n.author_id, n.at, n.excerpt[:EXCERPT_LENGTH], n.seq)
+        for (user_id, _), (kind, n) in sorted(best.items())
+    ]
 
 
 def record_notices(room_id: int, notices: list[MessageNotice]) -> None:
-    """Create the notices for current members only; a repeated one is ignored (unique per message)."""
+    """Create the notices the members' preferences allow (a muted room or `nothing`: none; `all`:
+    every new post too); a repeated one is ignored (unique per message, person and kind). Each new
+    one goes to the user's stream in this transaction, and to their browsers once it commits."""
     if not notices:
         return
-    wanted = set().union(*(n.user_ids for n in notices))
-    everyone = any(n.everyone for n in notices)
-    members_query = Membership.objects.filter(room_id=room_id)
-    if not everyone:
-        members_query = members_query.filter(user_id__in=wanted)
-    members = set(members_query.values_list("user_id", flat=True))
-    rows = [
-        (user_id, notice.kind, room_id, notice.message_id, notice.author_id, notice.at, notice.excerpt[:EXCERPT_LENGTH])
-        for notice in notices
-        for user_id in sorted((members if notice.everyone else notice.user_ids & members) - {notice.author_id})
-    ]
+    rows = _rows(room_id, notices)
     if not rows:
         return
     table = Notification._meta.db_table
     with transaction.atomic():
         with connection.cursor() as cursor:
             # Only the notices really made (a repeated one is skipped by the unique index) are
-            # logged for the user stream, so nobody is told of one twice.
+            # logged for the user stream and pushed, so nobody is told of one twice.
             cursor.execute(
-                f"INSERT INTO {table} (user_id, type, room_id, message_id, actor_id, created_at, read, excerpt) "
-                f"SELECT u, t, r, m, a, c, false, e FROM unnest(%s::bigint[], %s::varchar[], %s::bigint[], "
-                f"%s::varchar[], %s::bigint[], %s::timestamptz[], %s::varchar[]) AS rows(u, t, r, m, a, c, e) "
-                "ON CONFLICT DO NOTHING RETURNING id, user_id",
+                f"INSERT INTO {table} (user_id, type, room_id, message_id, actor_id, created_at, read, excerpt, seq) "
+                f"SELECT u, t, r, m, a, c, false, e, s FROM unnest(%s::bigint[], %s::varchar[], %s::bigint[], "
+                f"%s::varchar[], %s::bigint[], %s::timestamptz[], %s::varchar[], %s::bigint[]) "
+                "AS rows(u, t, r, m, a, c, e, s) ON CONFLICT DO NOTHING RETURNING id, user_id, type",
                 [list(column) for column in zip(*rows, strict=True)],
             )
             made = cursor.fetchall()
-        for notification_id, user_id in made:
+        for notification_id, user_id, _ in made:
             user_log.record([user_id], user_log.NOTIFICATION, room_id, {"id": notification_id})
+        _after_commit([notification_id for notification_id, _, _ in made], [kind for _, _, kind in made])
+
+
+def _after_commit(notification_ids: list[int], kinds: list[str]) -> None:
+    if not notification_ids:
+        return
+
+    def counted_and_pushed() -> None:
+        for kind in set(kinds):
+            metrics.notices_created(kind, kinds.count(kind))
+        from notifications.tasks import queue_pushes
+
+        queue_pushes(notification_ids)
+
+    transaction.on_commit(counted_and_pushed)
 
 
 def forget_message(message_id: str) -> None:
-    """A deleted message's words leave its notices too."""
-    Notification.objects.filter(message_id=message_id).exclude(excerpt="").update(excerpt="")
+    """A deleted message's words leave its notices too, and no e-mail will tell of it."""
+    Notification.objects.filter(message_id=message_id).update(excerpt="", emailed_at=Coalesce("emailed_at", Now()))
 
 
 def notify_invite(*, user_id: int, room_id: int, actor_id: int) -> None:
@@ -74,6 +144,7 @@ def notify_invite(*, user_id: int, room_id: int, actor_id: int) -> None:
             user_id=user_id, type=NotificationType.INVITE, room_id=room_id, actor_id=actor_id, created_at=timezone.now()
         )
         user_log.record([user_id], user_log.NOTIFICATION, room_id, {"id": notice.pk})
+        _after_commit([notice.pk], [NotificationType.INVITE])
 
 
 def mark_read(*, user: User, ids: Any = None, everything: Any = False) -> int:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,14 +14,14 @@ from core.errors import InvalidInput
 from core.pagination import ResultsCursorPagination
 from core.schema import page_of
 from core.times import iso
-from notifications import services
+from notifications import push, services
 from notifications.models import Notification
 from rooms.models import Membership
 
 
 class NotificationSerializer(serializers.Serializer):
     id = serializers.CharField()
-    type = serializers.ChoiceField(choices=["mention", "reply", "invite"])
+    type = serializers.ChoiceField(choices=["mention", "reply", "invite", "dm", "message"])
     room_id = serializers.CharField()
     message_id = serializers.CharField(required=False)
     actor_id = serializers.CharField(allow_null=True)
@@ -82,3 +82,45 @@ class NotificationReadView(APIView):
             user=request_user(request), ids=request.data.get("ids"), everything=request.data.get("all", False)
         )
         return Response({"updated": updated})
+
+
+class PushKeySerializer(serializers.Serializer):
+    public_key = serializers.CharField(help_text="The VAPID public key (applicationServerKey), URL-safe base64.")
+
+
+class PushKeysSerializer(serializers.Serializer):
+    p256dh = serializers.CharField()
+    auth = serializers.CharField()
+
+
+class PushSubscriptionSerializer(serializers.Serializer):
+    endpoint = serializers.URLField(help_text="https on a public address (PUSH_ALLOW_INSECURE_ENDPOINTS: http too).")
+    keys = PushKeysSerializer()
+
+
+class PushEndpointSerializer(serializers.Serializer):
+    endpoint = serializers.CharField()
+
+
+class PushKeyView(APIView):
+    """`GET /api/push/key`: what browsers subscribe with (503 `push_unavailable` without a VAPID key)."""
+
+    @extend_schema(operation_id="push_key", responses={200: PushKeySerializer})
+    def get(self, request: Request) -> Response:
+        return Response({"public_key": push.public_key()})
+
+
+class PushSubscriptionsView(APIView):
+    """`/api/push/subscriptions`: this browser's Web Push subscription, stored or forgotten."""
+
+    @extend_schema(operation_id="push_subscribe", request=PushSubscriptionSerializer, responses={201: None})
+    def post(self, request: Request) -> Response:
+        push.vapid()  # no key, no push: say so now rather than store what can never be used
+        push.subscribe(user=request_user(request), data=request.data)
+        return Response(status=status.HTTP_201_CREATED)
+
+    @extend_schema(operation_id="push_unsubscribe", request=PushEndpointSerializer, responses={204: None})
+    def delete(self, request: Request) -> Response:
+        body = request.data if isinstance(request.data, dict) else {}
+        push.unsubscribe(user=request_user(request), endpoint=body.get("endpoint"))
+        return Response(status=status.HTTP_204_NO_CONTENT)

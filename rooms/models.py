@@ -66,12 +66,22 @@ class Room(models.Model):
         super().save(*args, **kwargs)
 
 
+class NotifyLevel(models.TextChoices):
+    ALL = "all"
+    MENTIONS = "mentions"
+    NOTHING = "nothing"
+
+
 class Membership(models.Model):
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     joined_at = models.DateTimeField(auto_now_add=True)
     last_read_seq = models.BigIntegerField(default=0)
+    # What the member is told of; "" = the default of the room's kind (notify_level).
+    notify = models.CharField(max_length=8, choices=NotifyLevel.choices, blank=True, default="")
+    # A muted room makes no notices (and no badge), but its unread_count stays true.
+    muted = models.BooleanField(default=False)
     # Not stored: why a deletion ends it, for the user's log ("left", "removed" or "banned").
     removal_reason = "removed"
 
@@ -81,6 +91,11 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} in {self.room_id} ({self.role})"
+
+    def notify_level(self, room_kind: str) -> str:
+        if self.notify:
+            return self.notify
+        return NotifyLevel.ALL if room_kind == RoomKind.DIRECT else NotifyLevel.MENTIONS
 
 
 class Invite(models.Model):

@@ -57,6 +57,8 @@ def room_payloads(rooms: Iterable[tuple[Room, Membership | None]]) -> list[dict[
                 "last_seq": seen.last_seq,
                 "last_read_seq": membership.last_read_seq if membership is not None else 0,
                 "edit_history_visibility": room.edit_history_visibility,
+                "notify": membership.notify_level(room.kind) if membership is not None else None,
+                "muted": membership.muted if membership is not None else False,
             }
         )
     return results
@@ -68,3 +70,7 @@ def room_payload(room: Room, membership: Membership | None) -> dict[str, Any]:
 
 def member_payload(membership: Membership) -> dict[str, Any]:
     return {"user": user_payload(membership.user), "role": membership.role, "joined_at": iso(membership.joined_at)}
+
+
+def settings_payload(membership: Membership) -> dict[str, Any]:
+    return {"notify": membership.notify_level(membership.room.kind), "muted": membership.muted}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.serializers import UserSerializer
-from rooms.models import EditHistoryVisibility, Role, RoomKind
+from rooms.models import EditHistoryVisibility, NotifyLevel, Role, RoomKind
 
 
 class RoomCreateSerializer(serializers.Serializer):
@@ -37,6 +37,22 @@ class RoomSerializer(serializers.Serializer):
     last_seq = serializers.IntegerField()
     last_read_seq = serializers.IntegerField(help_text="The caller's read marker (0 for non-members).")
     edit_history_visibility = serializers.ChoiceField(choices=EditHistoryVisibility.choices)
+    notify = serializers.ChoiceField(
+        choices=NotifyLevel.choices,
+        allow_null=True,
+        help_text="The caller's notification level (null for non-members).",
+    )
+    muted = serializers.BooleanField(help_text="Whether the caller muted the room (no notices, no badge).")
+
+
+class RoomSettingsSerializer(serializers.Serializer):
+    notify = serializers.ChoiceField(
+        choices=NotifyLevel.choices,
+        required=False,
+        help_text="all: every message; mentions: mentions and replies; nothing. Default: all in direct rooms, "
+        "mentions elsewhere.",
+    )
+    muted = serializers.BooleanField(required=False, help_text="No notices and no badge; unread_count stays true.")
 
 
 class DirectRoomSerializer(serializers.Serializer):

@@ -185,6 +185,21 @@ def mark_read(*, user: User, room_id: Any, seq: int) -> None:
             user_log.record([user.pk], user_log.READ, membership.room_id, {"seq": seq})
 
 
+def room_settings_update(*, user: User, room_id: Any, changes: dict[str, Any]) -> Membership:
+    """The caller's own notification level and mute for the room (their other devices hear of it
+    through the membership's room.updated)."""
+    membership = room_require_member(user, room_id)
+    if not changes:
+        return membership
+    with transaction.atomic():
+        row = Membership.objects.select_for_update().get(pk=membership.pk)
+        for name, value in changes.items():
+            setattr(row, name, value)
+        row.save(update_fields=list(changes))
+    row.room = membership.room
+    return row
+
+
 def _membership_for_update(room_id: int, user_id: Any) -> Membership:
     uid = parse_positive_id(user_id)
     if uid is None:

@@ -12,6 +12,7 @@ urlpatterns = [
     re_path(r"^(?P<room_id>[^/]+)/members/?$", views.RoomMembersView.as_view(), name="room-members"),
     re_path(r"^(?P<room_id>[^/]+)/members/(?P<user_id>[^/]+)/?$", views.RoomMemberView.as_view(), name="room-member"),
     re_path(r"^(?P<room_id>[^/]+)/read/?$", views.RoomReadView.as_view(), name="room-read"),
+    re_path(r"^(?P<room_id>[^/]+)/settings/?$", views.RoomSettingsView.as_view(), name="room-settings"),
     re_path(r"^(?P<room_id>[^/]+)/invites/?$", views.RoomInvitesView.as_view(), name="room-invites"),
     re_path(r"^(?P<room_id>[^/]+)/invites/(?P<code>[^/]+)/?$", views.RoomInviteView.as_view(), name="room-invite"),
 ]

@@ -14,7 +14,7 @@ from core.ratelimit import enforce_for_user
 from core.schema import page_of
 from rooms import selectors, services
 from rooms.invites import invite_accept, invite_create, invite_payload, invite_preview, invite_revoke, invites_of_room
-from rooms.payloads import member_payload, room_payload, room_payloads
+from rooms.payloads import member_payload, room_payload, room_payloads, settings_payload
 from rooms.serializers import (
     DirectRoomSerializer,
     InviteCreateSerializer,
@@ -28,6 +28,7 @@ from rooms.serializers import (
     RoomDirectorySerializer,
     RoomListSerializer,
     RoomSerializer,
+    RoomSettingsSerializer,
     RoomUpdateSerializer,
 )
 
@@ -153,6 +154,25 @@ class RoomReadView(APIView):
         data.is_valid(raise_exception=True)
         services.mark_read(user=request_user(request), room_id=room_id, seq=data.validated_data["seq"])
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RoomSettingsView(APIView):
+    """`/api/rooms/{room_id}/settings`: the caller's notification level and mute for the room."""
+
+    @extend_schema(operation_id="room_settings", responses={200: RoomSettingsSerializer})
+    def get(self, request: Request, room_id: str) -> Response:
+        return Response(settings_payload(selectors.room_require_member(request_user(request), room_id)))
+
+    @extend_schema(
+        operation_id="room_settings_update", request=RoomSettingsSerializer, responses={200: RoomSettingsSerializer}
+    )
+    def patch(self, request: Request, room_id: str) -> Response:
+        data = RoomSettingsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.room_settings_update(
+            user=request_user(request), room_id=room_id, changes=dict(data.validated_data)
+        )
+        return Response(settings_payload(membership))
 
 
 class InvitesPagination(ResultsCursorPagination):

@@ -114,7 +114,8 @@ def _entry(message: store.StoredMessage) -> SearchEntry:
 
 
 def _notices(changes: list[_Change]) -> list[MessageNotice]:
-    """Mentions new since the last indexed state (edits included), and replies to threads."""
+    """Mentions new since the last indexed state (edits included), replies to threads, and new posts
+    (record_notices keeps those for the members who want every message)."""
     notices: list[MessageNotice] = []
     parents_wanted = {c.message.parent_id for c in changes if c.is_new_post and c.message.parent_id}
     parent_authors = {m.id: m.author_id for m in store.get_messages(sorted(p for p in parents_wanted if p))}
@@ -132,6 +133,8 @@ def _notices(changes: list[_Change]) -> list[MessageNotice]:
         already_told = parent_author in mentioned or room_wide
         if change.is_new_post and parent_author not in (None, message.author_id) and not already_told:
             notices.append(_notice("reply", message, frozenset({parent_author})))
+        if change.is_new_post:  # for those who asked for every message (a DM's default)
+            notices.append(_notice("message", message, frozenset(), everyone=True))
     return notices
 
 
@@ -144,4 +147,6 @@ def _notice(kind: str, message: store.StoredMessage, user_ids: frozenset[int], e
         user_ids=user_ids,
         everyone=everyone,
         excerpt=" ".join(message.body.split())[:200],
+        seq=message.seq,
+        thread_reply=message.parent_id is not None,
     )

@@ -65,6 +65,7 @@ from rooms.models import Membership, Role, Room
 from search import indexing
 from tests.asgi_call import call_asgi
 from tests.live import ServerProcess, bearer, close_code, connect, recv_json, running_server
+from tests.push_endpoint import Browser, vapid_key_pair
 from tests.test_uploads import png_bytes
 
 PASSWORD = "correct horse battery staple"
@@ -472,6 +473,18 @@ ROUTES: dict[tuple[str, str], Row] = {
         form=lambda w, a: {},
         session=True,
     ),
+    ("unsubscribe/<str:token>/", "GET"): Row(
+        "/unsubscribe/not-a-signed-token/",
+        anyone(E(400), note="the signed token in a digest e-mail is the only proof (tests/test_email_digest.py)"),
+        session=True,
+    ),
+    ("unsubscribe/<str:token>/", "POST"): Row(
+        "/unsubscribe/not-a-signed-token/",
+        anyone(E(400), note="RFC 8058 one-click: no session, no CSRF; the token decides"),
+        form=lambda w, a: {"List-Unsubscribe": "One-Click"},
+        session=True,
+    ),
+    ("sw.js", "GET"): Row("/sw.js", anyone(E(200), note="the service worker script, as any static file")),
     ("health", "GET"): Row("/health", anyone(E(200))),
     ("health/ready", "GET"): Row("/health/ready", anyone(E(200))),
     ("metrics", "GET"): Row("/metrics", anyone(E(200), note="no METRICS_TOKEN set: loopback callers only")),
@@ -634,6 +647,18 @@ ROUTES: dict[tuple[str, str], Row] = {
         json=lambda w, a: {"seq": 1},
     ),
     (f"api/rooms/{ROOM}/read/?$", "OPTIONS"): Row("/api/rooms/{room}/read", OPTIONS_API),
+    (f"api/rooms/{ROOM}/settings/?$", "GET"): Row(
+        "/api/rooms/{room}/settings",
+        members(E(200, note="one's own settings"), outsider=NOT_MEMBER),
+        members(E(200), outsider=NO_ROOM),
+    ),
+    (f"api/rooms/{ROOM}/settings/?$", "PATCH"): Row(
+        "/api/rooms/{room}/settings",
+        members(E(200, note="one's own settings"), outsider=NOT_MEMBER),
+        members(E(200), outsider=NO_ROOM),
+        json=lambda w, a: {"notify": "all"},
+    ),
+    (f"api/rooms/{ROOM}/settings/?$", "OPTIONS"): Row("/api/rooms/{room}/settings", OPTIONS_API),
     (f"api/rooms/{ROOM}/presence/?$", "GET"): Row(
         "/api/rooms/{room}/presence", members(E(200), outsider=NOT_MEMBER), members(E(200), outsider=NO_ROOM)
     ),
@@ -760,6 +785,19 @@ ROUTES: dict[tuple[str, str], Row] = {
         "/api/notifications/read", signed_in(E(200), note="the caller's own"), json=lambda w, a: {"all": True}
     ),
     ("api/notifications/read/?$", "OPTIONS"): Row("/api/notifications/read", OPTIONS_API),
+    ("api/push/key/?$", "GET"): Row("/api/push/key", signed_in(E(200))),
+    ("api/push/key/?$", "OPTIONS"): Row("/api/push/key", OPTIONS_API),
+    ("api/push/subscriptions/?$", "POST"): Row(
+        "/api/push/subscriptions",
+        signed_in(E(201), note="one's own browser"),
+        json=lambda w, a: Browser(f"https://8.8.8.8/push/{a}-{uuid.uuid4().hex}").subscription(),
+    ),
+    ("api/push/subscriptions/?$", "DELETE"): Row(
+        "/api/push/subscriptions",
+        signed_in(E(204), note="only one's own is forgotten"),
+        json=lambda w, a: {"endpoint": "https://8.8.8.8/push/none"},
+    ),
+    ("api/push/subscriptions/?$", "OPTIONS"): Row("/api/push/subscriptions", OPTIONS_API),
     # --- files ---
     (f"api/rooms/{ROOM}/uploads/?$", "POST"): Row(
         "/api/rooms/{room}/uploads/",
@@ -1404,8 +1442,16 @@ def file_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("authz-files")
 
 
+VAPID_KEY = vapid_key_pair()[0]
+
+
 def _file_settings(file_root: Path) -> dict[str, str]:
-    return {"MEDIA_ROOT": str(file_root / "media"), "UPLOAD_TEMP_DIR": str(file_root / "partial")}
+    """Where files go, and a VAPID key (push is on) for the cases' settings."""
+    return {
+        "MEDIA_ROOT": str(file_root / "media"),
+        "UPLOAD_TEMP_DIR": str(file_root / "partial"),
+        "VAPID_PRIVATE_KEY": VAPID_KEY,
+    }
 
 
 @pytest.fixture
