@@ -294,6 +294,18 @@ ROOM_LIST_RATE_LIMIT = _rate("ROOM_LIST_RATE_LIMIT", "120/m")
 DIRECT_ROOM_RATE_LIMIT = _rate("DIRECT_ROOM_RATE_LIMIT", "60/h")  # POST /api/dms per user
 AVATAR_RATE_LIMIT = _rate("AVATAR_RATE_LIMIT", "20/h")  # avatar uploads per user
 PEOPLE_SEARCH_RATE_LIMIT = _rate("PEOPLE_SEARCH_RATE_LIMIT", "60/m")  # so the directory is no way to list everyone
+# Spam control (messaging/spam.py; off with RATELIMIT_ENABLE=false): the same text (of at least
+# SPAM_REPEAT_MIN_LENGTH characters) at most SPAM_REPEAT_LIMIT times per SPAM_REPEAT_WINDOW_SECONDS per
+# user across rooms; accounts younger than NEW_ACCOUNT_SECONDS at most NEW_ACCOUNT_MAX_LINKS links a message.
+SPAM_REPEAT_LIMIT = env.int("SPAM_REPEAT_LIMIT", default=5)
+SPAM_REPEAT_WINDOW_SECONDS = env.int("SPAM_REPEAT_WINDOW_SECONDS", default=60)
+SPAM_REPEAT_MIN_LENGTH = env.int("SPAM_REPEAT_MIN_LENGTH", default=12)
+NEW_ACCOUNT_SECONDS = env.int("NEW_ACCOUNT_SECONDS", default=3600)
+NEW_ACCOUNT_MAX_LINKS = env.int("NEW_ACCOUNT_MAX_LINKS", default=2)
+REPORT_RATE_LIMIT = _rate("REPORT_RATE_LIMIT", "20/h")  # reports one user files
+MODERATION_RATE_LIMIT = _rate("MODERATION_RATE_LIMIT", "300/h")  # bans and mutes one moderator makes
+if min(SPAM_REPEAT_LIMIT, SPAM_REPEAT_WINDOW_SECONDS, NEW_ACCOUNT_MAX_LINKS + 1, NEW_ACCOUNT_SECONDS + 1) < 1:
+    raise ImproperlyConfigured("The spam limits must be positive (NEW_ACCOUNT_* may be 0)")
 # `@room` notifies every member: only moderators may use it in rooms bigger than this.
 ROOM_MENTION_MAX_MEMBERS = env.int("ROOM_MENTION_MAX_MEMBERS", default=50)
 # Sockets one user may hold open at once, over every process (each room socket counts).

@@ -11,6 +11,7 @@ from accounts.login_limits import failed_logins_limited
 from chatproject import health, pages
 from chatproject.api_docs import ApiDocsView
 from chatproject.monitoring import metrics_view
+from messaging import urls as message_urls
 from notifications import urls as notification_urls
 from notifications.pages import unsubscribe_page
 from rooms import urls as room_urls
@@ -32,6 +33,9 @@ urlpatterns = [
     path("api/auth/", include("accounts.urls")),
     path("api/users", include(account_urls.people_patterns)),
     path("api/rooms/", include("rooms.urls")),
+    path("api/rooms/", include(message_urls.room_report_patterns)),
+    path("api/reports", include(message_urls.report_patterns)),
+    path("api/admin/", include(room_urls.admin_patterns)),
     path("api/dms", include(room_urls.direct_patterns)),
     path("api/invites/", include(room_urls.invite_patterns)),
     path("api/messages/", include("messaging.urls")),

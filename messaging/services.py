@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from accounts.blocking import refuse_if_blocked_in_room
 from accounts.models import User
-from core.errors import Forbidden, InvalidInput, NotFound
+from core.errors import ApiError, Forbidden, InvalidInput, NotFound
 from core.metrics import MESSAGES_POSTED
 from core.ratelimit import enforce_for_user, message_rate
 from files.selectors import validate_attachments
@@ -26,8 +26,12 @@ from messaging.payloads import MessagePayload, message_payloads, one_message_pay
 from messaging.rendering import RenderedBody, render_body
 from messaging.selectors import message_for_member, message_or_404
 from messaging.signals import MessageChange, room_messages_changed
+from messaging.spam import refuse_spam
 from notifications.services import forget_message
-from rooms.models import MANAGER_ROLES, Membership, RoomKind
+from rooms.audit import audit
+from rooms.models import MANAGER_ROLES, AuditAction, Membership, RoomKind
+from rooms.moderation import refuse_if_too_soon
+from rooms.sanctions import refuse_if_muted
 from rooms.selectors import member_ids_by_username, room_has_at_most, room_require_member
 
 logger = logging.getLogger(__name__)
@@ -119,6 +123,16 @@ def message_post(
     if parent_id is not None and not isinstance(parent_id, str):
         raise InvalidInput("parent_id must be a message id.", fields={"parent_id": ["Must be a message id."]})
     rendered = render_for_room(membership, text)
+    try:
+        refuse_if_muted(membership)
+        refuse_spam(user, text, rendered)
+        refuse_if_too_soon(user, membership)
+    except ApiError:
+        # A retry of a post that went through (its ack was lost) gets it back, refused or not.
+        earlier = store.message_by_client_id(membership.room_id, user.pk, cid) if cid is not None else None
+        if earlier is None:
+            raise
+        return PostResult(message=message_payloads([earlier], known=[user])[0], created=False)
     enforce_for_user(user.pk, "message.post", message_rate())
     try:
         stored, created, parent = store.insert_message(
@@ -180,6 +194,7 @@ def message_edit(*, user: User, message_id: Any, body: Any) -> MessagePayload:
     if message.author_id != user.pk:
         raise Forbidden("Only the author can edit a message.", code="not_author")
     _require_live(message)
+    refuse_if_muted(membership)
     text = validate_body(body)
     rendered = render_for_room(membership, text)
     enforce_for_user(user.pk, "message.edit", settings.EDIT_RATE_LIMIT)
@@ -197,8 +212,9 @@ def message_edit(*, user: User, message_id: Any, body: Any) -> MessagePayload:
 
 
 def message_react(*, user: User, message_id: Any, emoji: Any, present: bool) -> MessagePayload:
-    message, _ = message_for_member(user, message_id)
+    message, membership = message_for_member(user, message_id)
     _require_live(message)
+    refuse_if_muted(membership)
     glyph = validate_emoji(emoji)
     enforce_for_user(user.pk, "message.react", settings.REACTION_RATE_LIMIT)
     try:
@@ -237,8 +253,18 @@ def message_delete(*, user: User, message_id: Any) -> None:
     # the two, or a tombstone that fails (503), leaves a live message whose files are gone (the
     # caller asked for that; deleting again completes it), never a deleted message's file served.
     # Edits change only the body: a message's attachments stay what it was posted with.
-    withdraw_message_files(room_id=message.room_id, message_id=message.id, upload_ids=message.attachments, now=now)
-    forget_message(message.id)  # its words leave the notices too
+    with transaction.atomic():  # the audit entry stands or falls with the files' withdrawal
+        withdraw_message_files(room_id=message.room_id, message_id=message.id, upload_ids=message.attachments, now=now)
+        forget_message(message.id)  # its words leave the notices too
+        if message.author_id != user.pk:  # a moderator's (or staff's) deletion is on the record
+            audit(
+                AuditAction.MESSAGE_DELETE,
+                actor=user,
+                room_id=message.room_id,
+                target_user_id=message.author_id,
+                message_id=message.id,
+                data={"excerpt": " ".join(message.body.split())[:200]},
+            )
     try:
         updated = store.delete_message(room_id=message.room_id, message_id=message.id, now=now)
     except store.MessageGone:

@@ -6,15 +6,18 @@ from urllib.parse import urlencode
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import request_user
+from accounts.serializers import UserSerializer
 from core.errors import InvalidInput
+from core.pagination import ResultsCursorPagination
 from core.schema import page_of
-from messaging import room_search, selectors, services
+from messaging import reports, room_search, selectors, services
+from messaging.models import ReportStatus
 from messaging.serializers import (
     MessageEditSerializer,
     MessagePageSerializer,
@@ -174,3 +177,80 @@ class MessageThreadView(APIView):
             user=request_user(request), message_id=message_id, after=params.get("after"), limit=params.get("limit")
         )
         return page_response(request, page)
+
+
+class ReportCreateSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000)
+
+
+class ReportSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    message_id = serializers.CharField()
+    room_id = serializers.CharField()
+    reporter = UserSerializer()
+    reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    status = serializers.ChoiceField(choices=ReportStatus.choices)
+
+
+class ReportResolveSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["dismiss", "delete_message"])
+
+
+class ReportsPagination(ResultsCursorPagination):
+    page_size = 50
+    max_page_size = 200
+    ordering = ("-created_at", "-id")
+
+
+STATUS_PARAMETER = OpenApiParameter("status", str, enum=list(ReportStatus.values), required=False)
+
+
+class MessageReportView(APIView):
+    """`POST /api/messages/{message_id}/report`: a member tells the moderators."""
+
+    @extend_schema(operation_id="message_report", request=ReportCreateSerializer, responses={201: ReportSerializer})
+    def post(self, request: Request, message_id: str) -> Response:
+        body = request.data if isinstance(request.data, dict) else {}
+        report = reports.report_create(user=request_user(request), message_id=message_id, reason=body.get("reason"))
+        return Response(reports.report_payload(report), status=status.HTTP_201_CREATED)
+
+
+def _report_page(view: APIView, request: Request, rows: Any) -> Response:
+    paginator = ReportsPagination()
+    page: list[Any] = paginator.paginate_queryset(rows, request, view=view) or []
+    return paginator.get_paginated_response([reports.report_payload(r) for r in page])
+
+
+class RoomReportsView(APIView):
+    """`GET /api/rooms/{room_id}/reports?status=open`: the room's review queue (moderators)."""
+
+    @extend_schema(
+        operation_id="room_reports",
+        parameters=[STATUS_PARAMETER],
+        responses={200: page_of(ReportSerializer, "ReportPage")},
+    )
+    def get(self, request: Request, room_id: str) -> Response:
+        rows = reports.reports_of_room(actor=request_user(request), room_id=room_id, status=request.GET.get("status"))
+        return _report_page(self, request, rows)
+
+
+class SiteReportsView(APIView):
+    """`GET /api/reports?status=open`: every room's reports (staff)."""
+
+    @extend_schema(
+        operation_id="site_reports",
+        parameters=[STATUS_PARAMETER],
+        responses={200: page_of(ReportSerializer, "SiteReportPage")},
+    )
+    def get(self, request: Request) -> Response:
+        rows = reports.reports_site_wide(actor=request_user(request), status=request.GET.get("status"))
+        return _report_page(self, request, rows)
+
+
+class ReportResolveView(APIView):
+    @extend_schema(operation_id="report_resolve", request=ReportResolveSerializer, responses={200: ReportSerializer})
+    def post(self, request: Request, report_id: str) -> Response:
+        body = request.data if isinstance(request.data, dict) else {}
+        report = reports.report_resolve(actor=request_user(request), report_id=report_id, action=body.get("action"))
+        return Response(reports.report_payload(report))

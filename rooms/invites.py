@@ -21,6 +21,7 @@ from accounts.serializers import UserPayload, user_payload
 from core.errors import InvalidInput, NotFound
 from core.ratelimit import enforce_for_user
 from rooms.models import Invite, Membership, Role, Room
+from rooms.sanctions import carry_standing_mute, refuse_if_banned
 from rooms.services import refuse_direct, require_manager
 
 MAX_EXPIRY_SECONDS = 365 * 24 * 3600
@@ -138,8 +139,10 @@ def invite_accept(*, user: User, code: Any) -> Membership:
         invite = _usable_invite(code, lock=True)
         room: Room = invite.room
         refuse_direct(room, "be joined by invitation")
+        refuse_if_banned(room.pk, user.pk)
         membership, created = Membership.objects.get_or_create(room=room, user=user, defaults={"role": Role.MEMBER})
         if created:
             Invite.objects.filter(pk=invite.pk).update(uses=F("uses") + 1)
+            carry_standing_mute(membership)
     membership.room = room
     return membership

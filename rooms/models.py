@@ -41,6 +41,8 @@ class Room(models.Model):
         max_length=12, choices=EditHistoryVisibility.choices, default=EditHistoryVisibility.EVERYONE
     )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="rooms")
+    # Members who are not moderators post at most once in this many seconds (0: off).
+    slow_mode_seconds = models.PositiveIntegerField(default=0)
     # Kept with every membership added or ended (rooms/receivers.py): the directory's order.
     member_count = models.PositiveIntegerField(default=0, editable=False)
     # Name and description, case-folded without accents (core/textfold.py): what the directory matches.
@@ -82,6 +84,9 @@ class Membership(models.Model):
     notify = models.CharField(max_length=8, choices=NotifyLevel.choices, blank=True, default="")
     # A muted room makes no notices (and no badge), but its unread_count stays true.
     muted = models.BooleanField(default=False)
+    # A moderator's mute (rooms/moderation.py), copied from its RoomMute so a post reads it with the
+    # membership it reads anyway; FOREVER for a mute without end.
+    posting_muted_until = models.DateTimeField(null=True, blank=True)
     # Not stored: why a deletion ends it, for the user's log ("left", "removed" or "banned").
     removal_reason = "removed"
 
@@ -116,3 +121,75 @@ class Invite(models.Model):
 
     def __str__(self) -> str:
         return f"invite to {self.room_id}"
+
+
+class RoomBan(models.Model):
+    """A user kept out of a room (they cannot join, be added or accept an invitation) until
+    `expires_at` (None: until lifted). Expiry is read from the end time, so it is exact; beat only
+    clears the old rows."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="bans")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    reason = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room", "user"], name="room_ban_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} banned from {self.room_id}"
+
+
+class RoomMute(models.Model):
+    """A member who still reads but cannot post, edit or react until `expires_at` (None: until lifted).
+    It outlives leaving and joining again (the new membership takes it over)."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="mutes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room", "user"], name="room_mute_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} muted in {self.room_id}"
+
+
+class AuditAction(models.TextChoices):
+    BAN = "ban"
+    UNBAN = "unban"
+    MUTE = "mute"
+    UNMUTE = "unmute"
+    ROLE_CHANGE = "role_change"
+    MEMBER_REMOVE = "member_remove"
+    MESSAGE_DELETE = "message_delete"
+    SETTING_CHANGE = "setting_change"
+    REPORT_RESOLVE = "report_resolve"
+    USER_DEACTIVATE = "user_deactivate"
+
+
+class AuditEntry(models.Model):
+    """One moderation action, written in the same transaction as the action; nothing in the API
+    changes or deletes it (the admin shows it read-only)."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    action = models.CharField(max_length=20, choices=AuditAction.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    target_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    message_id = models.CharField(max_length=24, blank=True, default="")
+    reason = models.CharField(max_length=500, blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)  # what changed: {"role": "admin"}, {"slow_mode_seconds": 30}
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["room", "-created_at", "-id"], name="audit_room_newest")]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.actor_id}"

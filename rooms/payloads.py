@@ -57,6 +57,7 @@ def room_payloads(rooms: Iterable[tuple[Room, Membership | None]]) -> list[dict[
                 "last_seq": seen.last_seq,
                 "last_read_seq": membership.last_read_seq if membership is not None else 0,
                 "edit_history_visibility": room.edit_history_visibility,
+                "slow_mode_seconds": room.slow_mode_seconds,
                 "notify": membership.notify_level(room.kind) if membership is not None else None,
                 "muted": membership.muted if membership is not None else False,
             }

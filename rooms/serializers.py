@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.serializers import UserSerializer
-from rooms.models import EditHistoryVisibility, NotifyLevel, Role, RoomKind
+from rooms.models import AuditAction, EditHistoryVisibility, NotifyLevel, Role, RoomKind
 
 
 class RoomCreateSerializer(serializers.Serializer):
@@ -18,6 +18,9 @@ class RoomUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     edit_history_visibility = serializers.ChoiceField(choices=EditHistoryVisibility.choices, required=False)
+    slow_mode_seconds = serializers.IntegerField(
+        required=False, min_value=0, max_value=6 * 3600, help_text="Members post at most once in this many seconds."
+    )
 
 
 class RoomSerializer(serializers.Serializer):
@@ -43,6 +46,7 @@ class RoomSerializer(serializers.Serializer):
         help_text="The caller's notification level (null for non-members).",
     )
     muted = serializers.BooleanField(help_text="Whether the caller muted the room (no notices, no badge).")
+    slow_mode_seconds = serializers.IntegerField(help_text="0: off.")
 
 
 class RoomSettingsSerializer(serializers.Serializer):
@@ -119,3 +123,42 @@ class InviteRoomSerializer(serializers.Serializer):
 
 class InvitePreviewSerializer(serializers.Serializer):
     room = InviteRoomSerializer()
+
+
+class BanCreateSerializer(serializers.Serializer):
+    user_id = serializers.CharField()
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    duration_seconds = serializers.IntegerField(required=False, help_text="Absent: until lifted.")
+
+
+class BanSerializer(serializers.Serializer):
+    room_id = serializers.CharField()
+    user = UserSerializer()
+    reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class MuteCreateSerializer(serializers.Serializer):
+    user_id = serializers.CharField()
+    duration_seconds = serializers.IntegerField(required=False, help_text="Absent: until lifted.")
+
+
+class MuteSerializer(serializers.Serializer):
+    room_id = serializers.CharField()
+    user = UserSerializer()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class AuditEntrySerializer(serializers.Serializer):
+    id = serializers.CharField()
+    action = serializers.ChoiceField(choices=AuditAction.choices)
+    actor = UserSerializer(allow_null=True)
+    target_user = UserSerializer(allow_null=True)
+    message_id = serializers.CharField(allow_null=True)
+    reason = serializers.CharField(allow_null=True)
+    data = serializers.DictField(  # type: ignore[assignment]
+        help_text="What changed, by action (a role's from/to, a setting's new value, ...)."
+    )
+    created_at = serializers.DateTimeField()

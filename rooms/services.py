@@ -13,7 +13,9 @@ from accounts.models import User
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.ids import parse_positive_id
 from core.ratelimit import enforce_for_user
-from rooms.models import MANAGER_ROLES, Membership, Role, Room, RoomKind
+from rooms.audit import audit
+from rooms.models import MANAGER_ROLES, AuditAction, Membership, Role, Room, RoomKind
+from rooms.sanctions import carry_standing_mute, refuse_if_banned
 from rooms.selectors import room_get_visible, room_require_member
 from rooms.signals import member_added
 
@@ -82,14 +84,24 @@ def room_update(*, actor: User, room_id: Any, **changes: Any) -> Membership:
     """Rename, describe, or choose who sees edit history: owners and admins only."""
     membership = require_manager(actor, room_id, direct_refusal="be renamed or changed" if changes else None)
     room = membership.room
-    fields = [name for name in ("name", "description", "edit_history_visibility") if name in changes]
+    fields = [name for name in ROOM_SETTINGS if name in changes and changes[name] != getattr(room, name)]
     if "name" in changes and not str(changes["name"]).strip():
         raise InvalidInput("The name may not be blank.", fields={"name": ["May not be blank."]})
     for name in fields:
         setattr(room, name, changes[name].strip() if name == "name" else changes[name])
     if fields:
-        room.save(update_fields=fields)
+        with transaction.atomic():
+            room.save(update_fields=fields)
+            audit(
+                AuditAction.SETTING_CHANGE,
+                actor=actor,
+                room_id=room.pk,
+                data={name: getattr(room, name) for name in fields},
+            )
     return membership
+
+
+ROOM_SETTINGS = ("name", "description", "edit_history_visibility", "slow_mode_seconds")
 
 
 def room_join(*, user: User, room_id: Any) -> Membership:
@@ -98,7 +110,10 @@ def room_join(*, user: User, room_id: Any) -> Membership:
     if membership is None:
         if room.is_private:  # unreachable for non-members (404 above), kept for clarity of the rule
             raise NotFound("No such room.", code="room_not_found")
-        membership, _ = Membership.objects.get_or_create(room=room, user=user, defaults={"role": Role.MEMBER})
+        refuse_if_banned(room.pk, user.pk)
+        membership, created = Membership.objects.get_or_create(room=room, user=user, defaults={"role": Role.MEMBER})
+        if created:
+            carry_standing_mute(membership)
     membership.room = room  # joining twice is harmless
     return membership
 
@@ -133,10 +148,12 @@ def member_add(
     if new_role == Role.OWNER and actor_membership.role != Role.OWNER:
         raise Forbidden("Only an owner can make owners.", code="owner_required")
     target = _user_by_id(user_id) if user_id is not None else _user_by_name(username)
+    refuse_if_banned(actor_membership.room_id, target.pk)
     enforce_for_user(actor.pk, "room.member_add", settings.INVITE_RATE_LIMIT)
     try:
         with transaction.atomic():
             membership = Membership.objects.create(room_id=actor_membership.room_id, user=target, role=new_role)
+            carry_standing_mute(membership)
             member_added.send(sender=Membership, membership=membership, actor_id=actor.pk)
             return membership
     except IntegrityError:
@@ -153,6 +170,14 @@ def member_set_role(*, actor: User, room_id: Any, user_id: Any, role: Any) -> Me
             raise Forbidden("Only an owner can make or unmake owners.", code="owner_required")
         if target.role == Role.OWNER and new_role != Role.OWNER and not _other_owner_exists(rid, target.user_id):
             raise Conflict("A room always keeps an owner; name another owner first.", code="last_owner")
+        if target.role != new_role:
+            audit(
+                AuditAction.ROLE_CHANGE,
+                actor=actor,
+                room_id=rid,
+                target_user_id=target.user_id,
+                data={"from": target.role, "to": new_role},
+            )
         target.role = new_role
         target.save(update_fields=["role"])
     return target
@@ -175,6 +200,8 @@ def member_remove(*, actor: User, room_id: Any, user_id: Any) -> None:
         # close at once (channel layer), at the latest within REVOCATION_POLL_SECONDS.
         target.removal_reason = "left" if leaving else "removed"  # for the user's log (realtime/receivers.py)
         target.delete()
+        if not leaving:
+            audit(AuditAction.MEMBER_REMOVE, actor=actor, room_id=rid, target_user_id=target.user_id)
 
 
 def mark_read(*, user: User, room_id: Any, seq: int) -> None:

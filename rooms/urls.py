@@ -2,7 +2,7 @@
 
 from django.urls import re_path
 
-from rooms import views
+from rooms import moderation_views, views
 
 urlpatterns = [
     re_path(r"^$", views.RoomListCreateView.as_view(), name="rooms"),
@@ -13,6 +13,13 @@ urlpatterns = [
     re_path(r"^(?P<room_id>[^/]+)/members/(?P<user_id>[^/]+)/?$", views.RoomMemberView.as_view(), name="room-member"),
     re_path(r"^(?P<room_id>[^/]+)/read/?$", views.RoomReadView.as_view(), name="room-read"),
     re_path(r"^(?P<room_id>[^/]+)/settings/?$", views.RoomSettingsView.as_view(), name="room-settings"),
+    re_path(r"^(?P<room_id>[^/]+)/bans/?$", moderation_views.RoomBansView.as_view(), name="room-bans"),
+    re_path(r"^(?P<room_id>[^/]+)/bans/(?P<user_id>[^/]+)/?$", moderation_views.RoomBanView.as_view(), name="room-ban"),
+    re_path(r"^(?P<room_id>[^/]+)/mutes/?$", moderation_views.RoomMutesView.as_view(), name="room-mutes"),
+    re_path(
+        r"^(?P<room_id>[^/]+)/mutes/(?P<user_id>[^/]+)/?$", moderation_views.RoomMuteView.as_view(), name="room-mute"
+    ),
+    re_path(r"^(?P<room_id>[^/]+)/audit/?$", moderation_views.RoomAuditView.as_view(), name="room-audit"),
     re_path(r"^(?P<room_id>[^/]+)/invites/?$", views.RoomInvitesView.as_view(), name="room-invites"),
     re_path(r"^(?P<room_id>[^/]+)/invites/(?P<code>[^/]+)/?$", views.RoomInviteView.as_view(), name="room-invite"),
 ]
@@ -25,3 +32,12 @@ invite_patterns = [
 
 # Mounted at /api/dms (chatproject/urls.py).
 direct_patterns = [re_path(r"^/?$", views.DirectRoomView.as_view(), name="direct-rooms")]
+
+# Mounted at /api/admin/ (chatproject/urls.py): staff only.
+admin_patterns = [
+    re_path(
+        r"^users/(?P<user_id>[^/]+)/deactivate/?$",
+        moderation_views.DeactivateUserView.as_view(),
+        name="admin-user-deactivate",
+    ),
+]

@@ -96,6 +96,8 @@ NOT_MEMBER = E(403, "not_a_member")
 NO_ROOM = E(404, "room_not_found")
 NO_MESSAGE = E(404, "message_not_found")
 NOT_MANAGER = E(403, "not_a_manager")
+NO_BAN = E(404, "ban_not_found", note="nobody is banned: the moderator got past the rules to the lookup")
+NO_MUTE = E(404, "mute_not_found", note="nobody is muted: the moderator got past the rules to the lookup")
 NO_FILE = E(404, "file_not_found")
 NO_UPLOAD = E(404, "upload_not_found")
 ROLE_IRRELEVANT = "not about a room: the room role is irrelevant, any signed-in user gets this"
@@ -120,6 +122,11 @@ def anyone(answer: Expect, note: str = "open to everyone, signed in or not") -> 
 def members(answer: Expect, *, outsider: Expect, anonymous: Expect = UNAUTH) -> dict[str, Expect]:
     """Members (any role) get `answer`; the non-member and staff (a non-member too) get `outsider`."""
     return cols(anonymous=anonymous, nonmember=outsider, member=answer, admin=answer, owner=answer, staff=outsider)
+
+
+def moderators(answer: Expect, *, outsider: Expect) -> dict[str, Expect]:
+    """Owners, admins and staff (who moderate every room) get `answer`; plain members 403."""
+    return cols(anonymous=UNAUTH, nonmember=outsider, member=NOT_MANAGER, admin=answer, owner=answer, staff=answer)
 
 
 def managers(answer: Expect, *, outsider: Expect) -> dict[str, Expect]:
@@ -798,6 +805,87 @@ ROUTES: dict[tuple[str, str], Row] = {
         json=lambda w, a: {"endpoint": "https://8.8.8.8/push/none"},
     ),
     ("api/push/subscriptions/?$", "OPTIONS"): Row("/api/push/subscriptions", OPTIONS_API),
+    # --- moderation (tests/test_moderation_matrix.py adds the muted and banned columns) ---
+    (f"api/rooms/{ROOM}/bans/?$", "GET"): Row(
+        "/api/rooms/{room}/bans", moderators(E(200), outsider=NOT_MEMBER), moderators(E(200), outsider=NO_ROOM)
+    ),
+    (f"api/rooms/{ROOM}/bans/?$", "POST"): Row(
+        "/api/rooms/{room}/bans",
+        moderators(E(201), outsider=NOT_MEMBER),
+        moderators(E(201), outsider=NO_ROOM),
+        json=lambda w, a: {"user_id": str(w.target.pk), "reason": "matrix"},
+    ),
+    (f"api/rooms/{ROOM}/bans/?$", "OPTIONS"): Row("/api/rooms/{room}/bans", OPTIONS_API),
+    (f"api/rooms/{ROOM}/bans/(?P<user_id>[^/]+)/?$", "DELETE"): Row(
+        "/api/rooms/{room}/bans/{target}",
+        moderators(NO_BAN, outsider=NOT_MEMBER),
+        moderators(NO_BAN, outsider=NO_ROOM),
+    ),
+    (f"api/rooms/{ROOM}/bans/(?P<user_id>[^/]+)/?$", "OPTIONS"): Row("/api/rooms/{room}/bans/{target}", OPTIONS_API),
+    (f"api/rooms/{ROOM}/mutes/?$", "GET"): Row(
+        "/api/rooms/{room}/mutes", moderators(E(200), outsider=NOT_MEMBER), moderators(E(200), outsider=NO_ROOM)
+    ),
+    (f"api/rooms/{ROOM}/mutes/?$", "POST"): Row(
+        "/api/rooms/{room}/mutes",
+        moderators(E(201), outsider=NOT_MEMBER),
+        moderators(E(201), outsider=NO_ROOM),
+        json=lambda w, a: {"user_id": str(w.target.pk)},
+    ),
+    (f"api/rooms/{ROOM}/mutes/?$", "OPTIONS"): Row("/api/rooms/{room}/mutes", OPTIONS_API),
+    (f"api/rooms/{ROOM}/mutes/(?P<user_id>[^/]+)/?$", "DELETE"): Row(
+        "/api/rooms/{room}/mutes/{target}",
+        moderators(NO_MUTE, outsider=NOT_MEMBER),
+        moderators(NO_MUTE, outsider=NO_ROOM),
+    ),
+    (f"api/rooms/{ROOM}/mutes/(?P<user_id>[^/]+)/?$", "OPTIONS"): Row("/api/rooms/{room}/mutes/{target}", OPTIONS_API),
+    (f"api/rooms/{ROOM}/audit/?$", "GET"): Row(
+        "/api/rooms/{room}/audit", moderators(E(200), outsider=NOT_MEMBER), moderators(E(200), outsider=NO_ROOM)
+    ),
+    (f"api/rooms/{ROOM}/audit/?$", "OPTIONS"): Row("/api/rooms/{room}/audit", OPTIONS_API),
+    (f"api/rooms/{ROOM}/reports/?$", "GET"): Row(
+        "/api/rooms/{room}/reports?status=open",
+        moderators(E(200), outsider=NOT_MEMBER),
+        moderators(E(200), outsider=NO_ROOM),
+    ),
+    (f"api/rooms/{ROOM}/reports/?$", "OPTIONS"): Row("/api/rooms/{room}/reports", OPTIONS_API),
+    (f"api/messages/{MSG}/report/?$", "POST"): Row(
+        "/api/messages/{message}/report",
+        cols(
+            anonymous=UNAUTH,
+            nonmember=NOT_MEMBER,
+            member=E(400, "own_message", note="the message is the member's own"),
+            admin=E(201),
+            owner=E(201),
+            staff=NOT_MEMBER,
+        ),
+        cols(
+            anonymous=UNAUTH,
+            nonmember=NO_MESSAGE,
+            member=E(400, "own_message", note="the message is the member's own"),
+            admin=E(201),
+            owner=E(201),
+            staff=NO_MESSAGE,
+        ),
+        json=lambda w, a: {"reason": "matrix"},
+    ),
+    (f"api/messages/{MSG}/report/?$", "OPTIONS"): Row("/api/messages/{message}/report", OPTIONS_API),
+    ("api/reports/?$", "GET"): Row(
+        "/api/reports?status=open", signed_in(E(403, "staff_only"), note="staff only") | {STAFF: E(200)}
+    ),
+    ("api/reports/?$", "OPTIONS"): Row("/api/reports", OPTIONS_API),
+    ("api/reports/(?P<report_id>[^/]+)/resolve/?$", "POST"): Row(
+        "/api/reports/999999999/resolve",
+        signed_in(E(404, "report_not_found"), note="no such report; the rules: tests/test_moderation_matrix.py"),
+        json=lambda w, a: {"action": "dismiss"},
+    ),
+    ("api/reports/(?P<report_id>[^/]+)/resolve/?$", "OPTIONS"): Row("/api/reports/1/resolve", OPTIONS_API),
+    ("api/admin/users/(?P<user_id>[^/]+)/deactivate/?$", "POST"): Row(
+        "/api/admin/users/{target}/deactivate",
+        signed_in(E(403, "staff_only"), note="staff only") | {STAFF: E(204)},
+    ),
+    ("api/admin/users/(?P<user_id>[^/]+)/deactivate/?$", "OPTIONS"): Row(
+        "/api/admin/users/{target}/deactivate", OPTIONS_API
+    ),
     # --- files ---
     (f"api/rooms/{ROOM}/uploads/?$", "POST"): Row(
         "/api/rooms/{room}/uploads/",

@@ -16,7 +16,7 @@ from pymongo import ASCENDING
 from pymongo.errors import PyMongoError
 
 from messaging.store import connection
-from messaging.store.documents import parse_message_id, to_message, unread_filter
+from messaging.store.documents import idem_key, parse_message_id, to_message, unread_filter
 from messaging.store.types import Revision, RoomHead, StoredMessage
 
 
@@ -25,6 +25,12 @@ def get_message(message_id: str) -> StoredMessage | None:
     if oid is None:
         return None
     doc = connection.messages().find_one({"_id": oid})
+    return to_message(doc) if doc else None
+
+
+def message_by_client_id(room_id: int, author_id: int, client_id: str) -> StoredMessage | None:
+    """An author's post of this client_id in the room (the idempotency index answers it)."""
+    doc = connection.messages().find_one({"room_id": room_id, "author_id": author_id, "idem_key": idem_key(client_id)})
     return to_message(doc) if doc else None
 
 
