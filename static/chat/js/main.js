@@ -7,11 +7,14 @@ import * as composer from "./composer.js";
 import * as connection from "./connection.js";
 import { closePopover, popoverOpen } from "./dialogs.js";
 import { $, displayName, el, showError } from "./dom.js";
+import * as favicon from "./favicon.js";
 import { forgetMembers } from "./mentions.js";
+import * as notifySettings from "./notify_settings.js";
 import * as outbox from "./outbox.js";
 import * as panels from "./panels.js";
 import * as people from "./people.js";
 import * as profile from "./profile.js";
+import * as push from "./push.js";
 import * as rooms from "./rooms.js";
 import * as side from "./side.js";
 import { app, emit, on } from "./state.js";
@@ -22,15 +25,19 @@ import * as uploads from "./uploads.js";
 const typing = new Map(); // user id -> {name, at}
 let early = []; // the open room's frames that came before its first page
 
+// "(N) room · Chat" and a badge with N on the tab's icon: N = the unread notifications (the bell's
+// count), what one asked to be told of; other rooms' unread messages show on their badges.
 function setTitle() {
   const room = app.rooms.get(app.roomId);
-  const unread = rooms.totalUnread() + (app.unreadNotices || 0);
-  document.title = `${unread ? `(${unread}) ` : ""}${room ? `${room.name} · ` : ""}Chat`;
+  const unread = app.unreadNotices || 0;
+  document.title = `${unread ? `(${unread >= 100 ? "99+" : unread}) ` : ""}${room ? `${room.name} · ` : ""}Chat`;
+  favicon.showCount(unread);
 }
 
 function showPane(roomName) {
   $("room-title").textContent = roomName;
-  $("members-button").hidden = $("leave-button").hidden = !app.roomId || app.role === null;
+  $("members-button").hidden = $("leave-button").hidden = $("notify-button").hidden = !app.roomId || app.role === null;
+  notifySettings.renderButton();
   composer.setEnabled(Boolean(app.roomId) && app.role !== null, roomName);
   document.body.classList.toggle("room-open", Boolean(app.roomId));
 }
@@ -101,6 +108,7 @@ async function openRoom({ roomId, messageId = null, push = true, initial = null,
   if (highlight) timeline.scrollToHighlight();
   // The stream's frames for this room that came while its page loaded (the page may hold them).
   for (const frame of early.splice(0)) onRoomMessage(frame);
+  markRead(); // seen down to its newest message (a short room never scrolls to say so)
   loadPresence(roomId);
   if (!narrow()) $("message-input").focus();
 }
@@ -263,6 +271,7 @@ function markRead() {
       room.last_read_seq = seq;
     }
     if (room && room.unread_count) { room.unread_count = 0; rooms.renderRooms(); }
+    panels.roomSeen(roomId); // its "message"/"dm" notices are read with it
   }, 500);
 }
 
@@ -276,6 +285,8 @@ function install() {
   panels.install();
   people.install();
   profile.install();
+  notifySettings.install();
+  push.install();
   uploads.install();
   on("open-room", openRoom);
   on("close-room", () => closeRoom());
@@ -286,6 +297,8 @@ function install() {
     if (flush) connection.flush();
   });
   on("unread-changed", setTitle);
+  // A notice for the room one is reading at its newest message is read with it (panels.roomSeen).
+  on("notice-arrived", (notice) => { if (notice.room_id === app.roomId) markRead(); });
   on("at-bottom", markRead);
   on("side-closed", () => timeline.settle());
   on("image-loaded", () => timeline.settle());

@@ -51,20 +51,45 @@ function showResults(page) {
   }
 }
 
-// The unread notifications' ids: read once at load, then pushed by the stream as they are made
-// (a notice that comes both ways counts once).
-let unreadNotices = new Set();
+// The unread notifications (id -> {room_id, type}): read once at load, then pushed by the stream as
+// they are made (a notice that comes both ways counts once).
+let unreadNotices = new Map();
 
 export async function loadNotificationCount() {
   const found = await api("GET", "/api/notifications/?unread=true&limit=100");
   if (!found.ok) return;
-  unreadNotices = new Set(found.data.results.map((notice) => notice.id));
+  unreadNotices = new Map(found.data.results.map((notice) => [notice.id, notice]));
   renderNotificationCount();
 }
 
 export function noticeArrived(notice) {
-  if (!notice.read) unreadNotices.add(notice.id);
+  const fresh = !notice.read && !unreadNotices.has(notice.id);
+  if (!notice.read) unreadNotices.set(notice.id, notice);
   renderNotificationCount();
+  if (sideIs("notifications")) notifications();
+  if (fresh) emit("notice-arrived", notice);
+}
+
+// Notices that only repeat a room's unread messages ("dm", "message") are read with the room: the
+// room was seen at its newest message. Mentions, replies and invitations stay until opened here.
+const READ_WITH_THE_ROOM = new Set(["dm", "message"]);
+export function roomSeen(roomId) {
+  const ids = [...unreadNotices.values()]
+    .filter((notice) => notice.room_id === roomId && READ_WITH_THE_ROOM.has(notice.type)).map((notice) => notice.id);
+  if (!ids.length) return;
+  for (const id of ids) unreadNotices.delete(id);
+  renderNotificationCount();
+  api("POST", "/api/notifications/read", { ids });
+}
+
+export const noticeIsUnread = (id) => unreadNotices.has(id);
+
+// A notice opened from elsewhere (a desktop notification): read now.
+export async function noticeOpened(id) {
+  if (!id) return;
+  unreadNotices.delete(id);
+  renderNotificationCount();
+  await api("POST", "/api/notifications/read", { ids: [id] });
   if (sideIs("notifications")) notifications();
 }
 
@@ -77,20 +102,43 @@ function renderNotificationCount() {
   emit("unread-changed");
 }
 
-const DESCRIBE = { mention: "mentioned you in", reply: "replied to you in", invite: "added you to" };
+const DESCRIBE = { mention: "mentioned you in", reply: "replied to you in", invite: "added you to", message: "wrote in" };
+
+function roomLabel(roomId) {
+  const room = app.rooms.get(roomId);
+  if (!room) return roomName(roomId);
+  return room.kind === "direct" ? room.name : `${room.is_private ? "🔒" : "#"}${room.name}`;
+}
+
+// What a notice says, as parts: who, what they did, where (null when it goes without saying).
+export function describeNotice(notice) {
+  const who = notice.actor ? displayName(notice.actor) : "Someone";
+  if (notice.type === "dm") {
+    const room = app.rooms.get(notice.room_id);
+    const group = room?.members && room.members.length > 2;
+    return group ? { who, what: "wrote to", where: roomLabel(notice.room_id) } : { who, what: "sent you a message", where: null };
+  }
+  return { who, what: DESCRIBE[notice.type] || notice.type, where: roomLabel(notice.room_id) };
+}
+
+// One line of text (a desktop notification's title): "Ann wrote in #general".
+export function noticeText(notice) {
+  const { who, what, where } = describeNotice(notice);
+  return where ? `${who} ${what} ${where}` : `${who} ${what}`;
+}
 
 async function notifications() {
   openSide("notifications", "Notifications");
   const found = await api("GET", "/api/notifications/?limit=50");
   if (!found.ok) return;
   const items = found.data.results.map((notice) => {
-    const who = notice.actor ? displayName(notice.actor) : "Someone";
+    const { who, what, where } = describeNotice(notice);
     const node = result(async () => {
       node.classList.remove("unread");
       await api("POST", "/api/notifications/read", { ids: [notice.id] });
       loadNotificationCount();
       emit("open-room", { roomId: notice.room_id, messageId: notice.message_id || null, reloadRooms: !app.rooms.has(notice.room_id) });
-    }, el("p", {}, el("strong", {}, who), ` ${DESCRIBE[notice.type] || notice.type} `, el("em", {}, roomName(notice.room_id))),
+    }, el("p", {}, el("strong", {}, who), ` ${what}`, where ? " " : "", where ? el("em", {}, where) : "", notice.excerpt && notice.type === "message" ? ":" : ""),
     notice.excerpt ? el("p", { class: "snippet" }, notice.excerpt) : null,
     el("time", { datetime: notice.created_at, title: fullTime(notice.created_at) }, new Date(notice.created_at).toLocaleString()));
     if (!notice.read) node.classList.add("unread");
@@ -101,7 +149,9 @@ async function notifications() {
     loadNotificationCount();
     notifications();
   } }, "Mark all read");
-  body().replaceChildren(markAll, ...(items.length ? items : [el("p", { class: "hint" }, "Nothing yet.")]));
+  // The desktop notifications' switch (push.js) goes on top.
+  body().replaceChildren(el("div", { id: "desktop-notify", class: "desktop-notify" }), markAll, ...(items.length ? items : [el("p", { class: "hint" }, "Nothing yet.")]));
+  emit("notifications-shown");
 }
 
 async function editHistory(message) {

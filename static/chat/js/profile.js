@@ -51,7 +51,7 @@ function open() {
 async function load() {
   // The page's config holds the public shape; the preferences come with GET /api/auth/me.
   const result = await api("GET", "/api/auth/me");
-  if (result.ok) { app.me = { ...app.me, ...result.data }; showMe(); }
+  if (result.ok) { app.me = { ...app.me, ...result.data }; showMe(); emit("me-loaded", app.me); }
 }
 
 export function install() {

@@ -7,14 +7,17 @@ import { forgetMembers } from "./mentions.js";
 import { body, openSide, sideIs } from "./side.js";
 import { app, emit, isModerator, on } from "./state.js";
 
+// A muted room: dimmed and marked 🔕, with no badge (its unread_count stays as it is).
 function roomItem(room) {
   const open = room.id === app.roomId;
-  const unread = open ? 0 : room.unread_count;
+  const unread = open || room.muted ? 0 : room.unread_count;
   const mark = room.kind === "direct" ? "👤" : room.is_private ? "🔒" : "#";
+  const classes = ["room", open ? "active" : "", room.muted ? "muted" : ""].filter(Boolean).join(" ");
   return el("li", {},
-    el("a", { href: `/chat/${room.id}/`, class: open ? "room active" : "room", "data-room-id": room.id, "aria-current": open ? "page" : null,
+    el("a", { href: `/chat/${room.id}/`, class: classes, "data-room-id": room.id, "aria-current": open ? "page" : null,
       onclick: (event) => { event.preventDefault(); emit("open-room", { roomId: room.id }); } },
       el("span", { class: "room-name" }, `${mark} ${room.name}`),
+      room.muted ? el("span", { class: "muted-mark", role: "img", "aria-label": "muted", title: "Muted" }, "🔕") : null,
       unread ? el("span", { class: "badge", "aria-label": `${unread} unread` }, unread >= 1000 ? "999+" : String(unread)) : null));
 }
 
@@ -34,7 +37,7 @@ export async function loadRooms() {
   renderRooms();
 }
 
-export const totalUnread = () => [...app.rooms.values()].reduce((sum, room) => sum + (room.id === app.roomId ? 0 : room.unread_count), 0);
+export const totalUnread = () => [...app.rooms.values()].reduce((sum, room) => sum + (room.id === app.roomId || room.muted ? 0 : room.unread_count), 0);
 
 export function renderOnline() {
   const count = app.roomOnline.size;

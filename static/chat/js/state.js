@@ -22,3 +22,10 @@ export function emit(name, detail) {
 }
 
 export const isModerator = () => app.role === "owner" || app.role === "admin";
+
+// Do not disturb (PATCH /api/auth/me {"dnd_until"}): until then, nothing pops up.
+export const dndUntil = () => {
+  const until = app.me.dnd_until ? new Date(app.me.dnd_until) : null;
+  return until && until > new Date() ? until : null;
+};
+export const dndActive = () => dndUntil() !== null;
