@@ -225,6 +225,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-unfinished-uploads": {"task": "messaging.tasks.expire_uploads", "schedule": 15 * 60.0},
     "forget-old-revocations": {"task": "accounts.tasks.forget_old_revocations", "schedule": 60 * 60.0},
     "forget-old-log-entries": {"task": "accounts.tasks.forget_old_log_entries", "schedule": 60 * 60.0},
+    "forget-ended-bans-and-mutes": {"task": "rooms.tasks.forget_ended_sanctions", "schedule": 60 * 60.0},
     "email-digests": {
         "task": "notifications.tasks.send_email_digests",
         "schedule": env.float("EMAIL_DIGEST_SWEEP_SECONDS", default=60.0),

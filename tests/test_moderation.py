@@ -247,6 +247,20 @@ def test_the_audit_log_records_every_action_and_only_moderators_read_it(
         assert getattr(client_for(alice), method)(f"/api/rooms/{room['id']}/audit").status_code == 405
 
 
+def test_beat_clears_ended_bans_and_mutes(alice: User, bob: User, carol: User, room: dict[str, Any]) -> None:
+    from rooms.tasks import forget_ended_sanctions
+
+    ban(alice, room, bob, duration_seconds=60)
+    mute(alice, room, carol, duration_seconds=60)
+    assert forget_ended_sanctions() == 0  # nothing has ended
+    RoomBan.objects.update(expires_at=timezone.now())
+    RoomMute.objects.update(expires_at=timezone.now())
+    Membership.objects.filter(user=carol).update(posting_muted_until=timezone.now())
+    assert forget_ended_sanctions() == 2
+    assert not RoomBan.objects.exists() and not RoomMute.objects.exists()
+    assert Membership.objects.get(user=carol, room_id=room["id"]).posting_muted_until is None
+
+
 def test_staff_deactivation_ends_access(make_user: Any, bob: User, alice: User) -> None:
     staff = make_user("moderator", is_staff=True)
     access = tokens_for(bob).access
