@@ -147,6 +147,15 @@ def notify_invite(*, user_id: int, room_id: int, actor_id: int) -> None:
         _after_commit([notice.pk], [NotificationType.INVITE])
 
 
+def mark_read_up_to(*, user_id: int, room_id: int, seq: int) -> int:
+    """The room read on some device up to `seq`: its DM and post notices up to there are read on
+    every device (mentions, replies and invites stay until opened)."""
+    kinds = [NotificationType.DM, NotificationType.MESSAGE]
+    return Notification.objects.filter(
+        user_id=user_id, room_id=room_id, read=False, type__in=kinds, seq__lte=seq
+    ).update(read=True)
+
+
 def mark_read(*, user: User, ids: Any = None, everything: Any = False) -> int:
     """Mark the caller's notices read: a list of ids, or all of them."""
     query = Notification.objects.filter(user_id=user.pk, read=False)

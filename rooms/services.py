@@ -17,7 +17,7 @@ from rooms.audit import audit
 from rooms.models import MANAGER_ROLES, AuditAction, Membership, Role, Room, RoomKind
 from rooms.sanctions import carry_standing_mute, refuse_if_banned
 from rooms.selectors import room_get_visible, room_require_member
-from rooms.signals import member_added
+from rooms.signals import member_added, read_marker_moved
 
 
 def room_create(*, creator: User, name: str, description: str = "", is_private: bool = False) -> Membership:
@@ -210,6 +210,7 @@ def mark_read(*, user: User, room_id: Any, seq: int) -> None:
     with transaction.atomic():
         if Membership.objects.filter(pk=membership.pk, last_read_seq__lt=seq).update(last_read_seq=seq):
             user_log.record([user.pk], user_log.READ, membership.room_id, {"seq": seq})
+            read_marker_moved.send(sender=Membership, room_id=membership.room_id, user_id=user.pk, seq=seq)
 
 
 def room_settings_update(*, user: User, room_id: Any, changes: dict[str, Any]) -> Membership:

@@ -108,3 +108,18 @@ def test_settings_refusals(alice: User, bob: User, make_user: Any, anon: Any, ro
     assert anon.get(f"/api/rooms/{room['id']}/settings").status_code == 401
     assert settings_of(bob, room["id"]).json() == {"notify": "mentions", "muted": False}  # nothing half-written
     assert change(bob, room["id"]).json() == {"notify": "mentions", "muted": False}  # an empty change is a read
+
+
+def test_reading_a_room_on_any_device_reads_its_dm_and_post_notices(
+    alice: User, bob: User, room: dict[str, Any]
+) -> None:
+    direct = client_for(alice).post("/api/dms", {"user_ids": [str(bob.pk)]}, format="json").json()
+    first = post(alice, direct["id"], "one").json()
+    post(alice, direct["id"], "two @bob")
+    last = post(alice, direct["id"], "three").json()
+    unread = lambda: [n["excerpt"] for n in client_for(bob).get("/api/notifications/?unread=true").json()["results"]]  # noqa: E731
+    assert unread() == ["three", "two @bob", "one"]
+    client_for(bob).post(f"/api/rooms/{direct['id']}/read", {"seq": first["seq"]}, format="json")  # the phone
+    assert unread() == ["three", "two @bob"]
+    client_for(bob).post(f"/api/rooms/{direct['id']}/read", {"seq": last["seq"]}, format="json")
+    assert unread() == ["two @bob"]  # a mention stays until it is opened
