@@ -50,6 +50,7 @@ PATH_PARAMETERS = {
     "user_id": "A user id",
     "upload_id": "An upload id",
     "code": "An invite code",
+    "report_id": "A report id",
 }
 _ALWAYS = ("400", "401", "403", "404", "405", "429", "503")
 _WITH_BODY = ("409", "413", "415")
