@@ -136,9 +136,13 @@ async def test_resume_after_cuts_while_another_process_posts_in_five_rooms(
                         pass
                     assert ack["room_id"] == str(room.pk)
 
+    # Carol's place before anything is posted: a stream opened without a cursor starts from "now",
+    # which would race the first posts.
+    async with connect(stream_url(server_a), await sync_to_async(token)(carol)) as ws:
+        _, start = await until_sync_done(ws)
+    cursor: str | None = start
     posting = asyncio.gather(poster(alice, "a"), poster(bob, "b"))
     received: list[dict[str, Any]] = []
-    cursor = None
     # Carol's stream is cut three times on one process; she resumes on the other at the end.
     for _ in range(3):
         async with connect(stream_url(server_a, cursor), await sync_to_async(token)(carol)) as ws:
