@@ -113,6 +113,22 @@ def start_server(tmp: Path, *, redis_url: str | None = None, server: str = "", *
     raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
 
 
+def worker_env(queue: str, **extra: str) -> dict[str, str]:
+    """The environment of a Celery worker beside a test's servers: the test database, its own queue."""
+    return {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
+        "POSTGRESQL_URL": test_database_url(),
+        "MONGODB_URL": settings.MONGODB_URL,
+        "MONGODB_NAME": settings.MONGODB_NAME,
+        "REDIS_URL": settings.REDIS_URL,
+        "SECRET_KEY": settings.SECRET_KEY,
+        "CELERY_QUEUE": queue,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "PYTHONPATH": str(ROOT),
+        **extra,
+    }
+
+
 @contextmanager
 def running_server(tmp: Path, **kwargs: Any) -> Iterator[ServerProcess]:
     server = start_server(tmp, **kwargs)

@@ -4,7 +4,6 @@ notice and each browser exactly one push, also when the task then runs twice mor
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from django.conf import settings
 
 from accounts.models import User, UserLogHead
 from chatproject.celery import app as celery_app
@@ -74,18 +72,7 @@ class Deployment:
 def deployment(mongo_url: str, transactional_db: Any, tmp_path: Path) -> Iterator[tuple[Deployment, PushService]]:
     queue = f"test-{uuid.uuid4().hex[:8]}"
     push_settings = {"VAPID_PRIVATE_KEY": vapid_key_pair()[0], "PUSH_ALLOW_INSECURE_ENDPOINTS": "true"}
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
-        "POSTGRESQL_URL": live.test_database_url(),
-        "MONGODB_URL": settings.MONGODB_URL,
-        "MONGODB_NAME": settings.MONGODB_NAME,
-        "REDIS_URL": settings.REDIS_URL,
-        "SECRET_KEY": settings.SECRET_KEY,
-        "CELERY_QUEUE": queue,
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "PYTHONPATH": str(ROOT),
-        **push_settings,
-    }
+    env = live.worker_env(queue, **push_settings)
     with (
         push_service() as service,
         running_server(tmp_path, CELERY_QUEUE=queue, CELERY_TASK_ALWAYS_EAGER="false", **push_settings) as server,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -12,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 
 from accounts.models import User
 from tests import live
@@ -26,17 +24,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 def deployed(mongo_url: str, transactional_db: Any, tmp_path: Path) -> Iterator[ServerProcess]:
     """Server and worker on a queue of this test's own (nothing left over from other runs)."""
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
-        "POSTGRESQL_URL": live.test_database_url(),
-        "MONGODB_URL": settings.MONGODB_URL,
-        "MONGODB_NAME": settings.MONGODB_NAME,
-        "REDIS_URL": settings.REDIS_URL,
-        "SECRET_KEY": settings.SECRET_KEY,
-        "CELERY_QUEUE": queue,
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = live.worker_env(queue)
     log = (tmp_path / "worker.log").open("wb")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "chatproject", "worker", "--pool=solo", "-Q", queue, "-l", "INFO"],
