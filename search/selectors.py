@@ -115,3 +115,30 @@ def _decode_cursor(raw: Any) -> tuple[datetime, str] | None:
     if posted_at.tzinfo is None or not re.fullmatch(r"[0-9a-f]{24}", message_id):
         raise InvalidInput("The cursor is not one this server gave.", code="invalid_cursor")
     return posted_at, message_id
+
+
+def staff_message_index(
+    *,
+    user: User,
+    q: str,
+    room_id: int | None,
+    author_id: int | None,
+    before: tuple[datetime, str] | None,
+    limit: int,
+) -> list[tuple[str, datetime]]:
+    """The admin's Messages page (messaging/admin.py): up to `limit` (message id, posted_at) of every
+    room, or of `room_id`, by `author_id`, matching `q` ("" for all), newest first, older than
+    `before`. Staff only: no memberships are joined. Each filter has its `posted_at` index
+    (search_time, search_room_time, search_author_time); text runs under SEARCH_TIMEOUT_MS."""
+    entries = SearchEntry.objects.all()
+    if room_id is not None:
+        entries = entries.filter(room_id=room_id)
+    if author_id is not None:
+        entries = entries.filter(author_id=author_id)
+    if q:
+        entries = _filtered(entries, parse_query(q), user)
+    if before is not None:
+        posted_at, message_id = before
+        entries = entries.filter(Q(posted_at__lt=posted_at) | Q(posted_at=posted_at, message_id__lt=message_id))
+    rows = entries.order_by("-posted_at", "-message_id").values_list("message_id", "posted_at")
+    return _run_bounded(rows, limit - 1)  # _run_bounded reads one more than the size it is given
