@@ -48,8 +48,9 @@ class _Member:
 def _members_to_tell(room_id: int, notices: list[MessageNotice]) -> tuple[dict[int, _Member], bool]:
     """The members the notices may reach, with their preferences, and whether the room is direct.
 
-    One indexed read. A new post in a room reaches only those who asked for every message (the
-    default there is mentions), so a big room's posts do not read its whole member list.
+    Two indexed reads (the room's kind, its members concerned). A new post in a room reaches only
+    those who asked for every message (the default there is mentions), so a big room's posts do not
+    read its whole member list.
     """
     wanted = set().union(*(n.user_ids for n in notices))
     room_wide = any(n.everyone and n.kind != NotificationType.MESSAGE for n in notices)
