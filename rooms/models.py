@@ -92,7 +92,11 @@ class Membership(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["room", "user"], name="rooms_membership_room_user_unique")]
-        indexes = [models.Index(fields=["room", "joined_at", "id"])]
+        indexes = [
+            models.Index(fields=["room", "joined_at", "id"]),
+            # Who asked for every post of a room (notifications/services.py): a few rows of a big room.
+            models.Index(fields=["room"], name="membership_notify_all", condition=models.Q(notify="all")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user_id} in {self.room_id} ({self.role})"
