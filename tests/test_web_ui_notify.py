@@ -144,6 +144,7 @@ def test_a_push_shows_a_notification_and_its_click_opens_the_room(browser: Brows
     # (b) A push reaches the worker (through DevTools: headless Chromium reaches no push service)
     # and the worker shows it, with the payload's title, body and address.
     context.grant_permissions(["notifications"], origin=origin)
+    page.wait_for_function("Notification.permission === 'granted'")
     cdp = context.new_cdp_session(page)
     payload = {
         "title": "pusher mentioned you in #push-lab",
@@ -157,6 +158,11 @@ def test_a_push_shows_a_notification_and_its_click_opens_the_room(browser: Brows
     }
     deliver(cdp, page, origin, payload)
     shown = shown_notifications(page, 1)
+    if not shown:
+        # Seen once in CI: the grant had not reached the worker's process when the first push came
+        # (showNotification refused). A push service redelivers what was not acknowledged; so do we.
+        deliver(cdp, page, origin, payload)
+        shown = shown_notifications(page, 1)
     assert len(shown) == 1, shown
     assert shown[0]["title"] == payload["title"]
     assert shown[0]["body"] == payload["body"]
