@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rest_framework.pagination import CursorPagination
@@ -23,3 +24,17 @@ class ResultsCursorPagination(CursorPagination):
             "required": ["results", "next"],
             "properties": {"results": schema, "next": {"type": "string", "nullable": True, "format": "uri"}},
         }
+
+
+class NewestFirstPagination(ResultsCursorPagination):
+    """Moderation lists (bans, mutes, reports, the audit log): newest first, 50 a page."""
+
+    page_size = 50
+    ordering = ("-created_at", "-id")
+
+
+def newest_first_page(view: Any, request: Any, rows: Any, payload: Callable[[Any], Any]) -> Response:
+    """One page of `rows` (a queryset with created_at), each turned into its payload."""
+    paginator = NewestFirstPagination()
+    page: list[Any] = paginator.paginate_queryset(rows, request, view=view) or []
+    return paginator.get_paginated_response([payload(row) for row in page])

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from accounts.models import request_user
 from accounts.serializers import UserSerializer
 from core.errors import InvalidInput
-from core.pagination import ResultsCursorPagination
+from core.pagination import newest_first_page
 from core.schema import page_of
 from messaging import reports, room_search, selectors, services
 from messaging.models import ReportStatus
@@ -197,12 +197,6 @@ class ReportResolveSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=["dismiss", "delete_message"])
 
 
-class ReportsPagination(ResultsCursorPagination):
-    page_size = 50
-    max_page_size = 200
-    ordering = ("-created_at", "-id")
-
-
 STATUS_PARAMETER = OpenApiParameter("status", str, enum=list(ReportStatus.values), required=False)
 
 
@@ -216,12 +210,6 @@ class MessageReportView(APIView):
         return Response(reports.report_payload(report), status=status.HTTP_201_CREATED)
 
 
-def _report_page(view: APIView, request: Request, rows: Any) -> Response:
-    paginator = ReportsPagination()
-    page: list[Any] = paginator.paginate_queryset(rows, request, view=view) or []
-    return paginator.get_paginated_response([reports.report_payload(r) for r in page])
-
-
 class RoomReportsView(APIView):
     """`GET /api/rooms/{room_id}/reports?status=open`: the room's review queue (moderators)."""
 
@@ -232,7 +220,7 @@ class RoomReportsView(APIView):
     )
     def get(self, request: Request, room_id: str) -> Response:
         rows = reports.reports_of_room(actor=request_user(request), room_id=room_id, status=request.GET.get("status"))
-        return _report_page(self, request, rows)
+        return newest_first_page(self, request, rows, reports.report_payload)
 
 
 class SiteReportsView(APIView):
@@ -245,7 +233,7 @@ class SiteReportsView(APIView):
     )
     def get(self, request: Request) -> Response:
         rows = reports.reports_site_wide(actor=request_user(request), status=request.GET.get("status"))
-        return _report_page(self, request, rows)
+        return newest_first_page(self, request, rows, reports.report_payload)
 
 
 class ReportResolveView(APIView):

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from accounts.models import User, request_user
 from accounts.serializers import user_payload
-from core.pagination import ResultsCursorPagination
+from core.pagination import newest_first_page
 from core.ratelimit import enforce_for_user
 from core.schema import page_of
 from core.times import iso
@@ -69,22 +69,12 @@ def _body(request: Request) -> dict[str, Any]:
     return request.data if isinstance(request.data, dict) else {}
 
 
-class NewestFirst(ResultsCursorPagination):
-    page_size = 50
-    max_page_size = 200
-    ordering = ("-created_at", "-id")
-
-
-def _page(view: APIView, request: Request, rows: Any, payload: Any) -> Response:
-    paginator = NewestFirst()
-    page: list[Any] = paginator.paginate_queryset(rows, request, view=view) or []
-    return paginator.get_paginated_response([payload(row) for row in page])
-
-
 class RoomBansView(APIView):
     @extend_schema(operation_id="room_bans_list", responses={200: page_of(BanSerializer, "BanPage")})
     def get(self, request: Request, room_id: str) -> Response:
-        return _page(self, request, moderation.bans_of_room(actor=request_user(request), room_id=room_id), ban_payload)
+        return newest_first_page(
+            self, request, moderation.bans_of_room(actor=request_user(request), room_id=room_id), ban_payload
+        )
 
     @extend_schema(operation_id="room_bans_create", request=BanCreateSerializer, responses={201: BanSerializer})
     def post(self, request: Request, room_id: str) -> Response:
@@ -111,7 +101,7 @@ class RoomMutesView(APIView):
     @extend_schema(operation_id="room_mutes_list", responses={200: page_of(MuteSerializer, "MutePage")})
     def get(self, request: Request, room_id: str) -> Response:
         mutes = moderation.mutes_of_room(actor=request_user(request), room_id=room_id)
-        return _page(self, request, mutes, mute_payload)
+        return newest_first_page(self, request, mutes, mute_payload)
 
     @extend_schema(operation_id="room_mutes_create", request=MuteCreateSerializer, responses={201: MuteSerializer})
     def post(self, request: Request, room_id: str) -> Response:
@@ -134,7 +124,7 @@ class RoomAuditView(APIView):
     @extend_schema(operation_id="room_audit", responses={200: page_of(AuditEntrySerializer, "AuditPage")})
     def get(self, request: Request, room_id: str) -> Response:
         entries = moderation.audit_of_room(actor=request_user(request), room_id=room_id)
-        return _page(self, request, entries, audit_payload)
+        return newest_first_page(self, request, entries, audit_payload)
 
 
 class DeactivateUserView(APIView):
