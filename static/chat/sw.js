@@ -7,6 +7,10 @@
 
 self.addEventListener("install", () => self.skipWaiting());
 self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
+// A page loaded during activation may not be claimed by it (static/chat/js/push.js asks again).
+self.addEventListener("message", (event) => {
+  if (event.data?.type === "claim") event.waitUntil(self.clients.claim());
+});
 
 // The push message: {title, body, url, tag, notification_id, room_id, message_id, type}.
 function readPush(event) {

@@ -29,6 +29,9 @@ async function register() {
   try {
     await navigator.serviceWorker.register("/sw.js", { scope: "/" });
     registration = await navigator.serviceWorker.ready;
+    // A page that navigated while the worker was activating can miss its clients.claim(): it asks
+    // again, so that every page is controlled from its first load.
+    if (!navigator.serviceWorker.controller) registration.active?.postMessage({ type: "claim" });
   } catch (error) {
     console.warn("The service worker could not be registered:", error);
     registration = null;
