@@ -11,6 +11,11 @@ HTTP_SECONDS = Histogram(
     ["route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+STORE_BATCH_SIZE = Histogram(
+    "chat_store_batch_changes",
+    "Changes to rooms' messages committed together in one MongoDB transaction (group commit).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
 MESSAGES_POSTED = Counter("chat_messages_posted_total", "Messages stored (repeats of a client_id excluded).")
 SOCKETS_OPEN = Gauge("chat_websockets_open", "WebSocket connections joined to a room in this process.")
 SOCKETS_FELL_BEHIND = Counter(

@@ -1,4 +1,8 @@
-"""Every change to a room's messages: posts, edits, reactions, deletions, each one transaction."""
+"""Every change to a room's messages: posts, edits, reactions, deletions, each run in the process's
+next group commit (messaging.store.group_commit): one transaction for the changes made together.
+
+A change checks everything it needs (and raises its StoreError) before it writes to the batch.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ReturnDocument
-from pymongo.client_session import ClientSession
 from pymongo.errors import DuplicateKeyError
 
 from messaging.store import connection
 from messaging.store.documents import bson_time, idem_key, markup_fields, parse_message_id, to_message
-from messaging.store.transactions import allocate, in_room_transaction
+from messaging.store.group_commit import Change, run_change
+from messaging.store.transactions import Batch
 from messaging.store.types import Markup, MessageGone, ParentInvalid, StoredMessage, TooManyReactions
 
 
@@ -31,23 +34,27 @@ def insert_message(
     """Store a post. Returns (message, created, updated parent).
 
     With a `client_id` already used by this author in this room, returns the first message and
-    `created=False`; the unique index settles a race between two processes.
+    `created=False`: one posted in the same batch is found there, an older one by the unique index
+    (the insert fails, the transaction and its counter increment are rolled back, and the change
+    is run again alone, which ends here).
     """
     now = bson_time(now)
     parent_oid = parse_message_id(parent_id) if parent_id is not None else None
     if parent_id is not None and parent_oid is None:
         raise ParentInvalid(parent_id)
-    messages = connection.messages()
+    key = idem_key(client_id) if client_id is not None else None
 
-    def work(session: ClientSession) -> tuple[StoredMessage, bool, StoredMessage | None]:
-        # A repeated client_id is found by the unique index: the insert below fails, the
-        # transaction (and its counter increment) is rolled back, and the first message is read.
+    def apply(batch: Batch) -> tuple[StoredMessage, bool, StoredMessage | None]:
+        if key is not None:
+            twin = batch.post_with_key(room_id, author_id, key)
+            if twin is not None:
+                return to_message(twin), False, None
         parent = None
         if parent_oid is not None:
-            parent = messages.find_one({"_id": parent_oid, "room_id": room_id}, session=session)
+            parent = batch.message(parent_oid, room_id)
             if parent is None or parent["deleted"] or parent.get("parent_id") is not None:
                 raise ParentInvalid(parent_id)
-        allocated = allocate(session, room_id, posts=1, changes=2 if parent is not None else 1)
+        allocated = batch.allocate(room_id, posts=1, changes=2 if parent is not None else 1)
         seq, version = allocated.seq, allocated.version
         oid = ObjectId()
         doc: dict[str, Any] = {
@@ -69,36 +76,33 @@ def insert_message(
             "reply_count": 0,
             "last_reply_at": None,
             "client_id": client_id,
-            "idem_key": idem_key(client_id) if client_id is not None else f"s:{oid}",
+            "idem_key": key if key is not None else f"s:{oid}",
             "reactions": [],
             "attachments": attachments or [],
         }
-        messages.insert_one(doc, session=session)
-        updated_parent = None
-        if parent is not None:
-            updated_parent = messages.find_one_and_update(
-                {"_id": parent_oid},
-                {
-                    "$inc": {"reply_count": 1},
-                    # The reply took the version before, with the same stamp.
-                    "$set": {
-                        "last_reply_at": now,
-                        "version": version,
-                        "at": allocated.stamp,
-                        "prior_at": allocated.stamp,
-                    },
-                },
-                return_document=ReturnDocument.AFTER,
-                session=session,
-            )
-        return to_message(doc), True, to_message(updated_parent) if updated_parent else None
+        batch.insert(doc)
+        stored = to_message(doc)
+        if parent is None:
+            return stored, True, None
+        # The reply took the version before, with the same stamp.
+        after = batch.set(
+            parent["_id"],
+            {
+                "reply_count": int(parent.get("reply_count", 0)) + 1,
+                "last_reply_at": now,
+                "version": version,
+                "at": allocated.stamp,
+                "prior_at": allocated.stamp,
+            },
+        )
+        return stored, True, to_message(after)
 
     try:
-        return in_room_transaction(room_id, work)
+        return run_change(Change({room_id}, {parent_oid} if parent_oid is not None else set(), apply))
     except DuplicateKeyError:
         if client_id is None:
             raise
-        existing = messages.find_one({"room_id": room_id, "author_id": author_id, "idem_key": idem_key(client_id)})
+        existing = connection.messages().find_one({"room_id": room_id, "author_id": author_id, "idem_key": key})
         if existing is None:
             raise
         return to_message(existing), False, None
@@ -107,54 +111,47 @@ def insert_message(
 def _change_message(
     room_id: int,
     message_id: str,
-    change: Callable[[ClientSession, dict[str, Any]], dict[str, Any] | None],
+    change: Callable[[Batch, dict[str, Any]], dict[str, Any] | None],
 ) -> StoredMessage | None:
-    """Apply `change(session, current_doc)`; it returns the update, or None for a no-op.
+    """Apply `change(batch, current_doc)`; it returns the fields to set, or None for a no-op.
 
     The version is only allocated (and the message only rewritten) when there is a real change.
     """
     oid = parse_message_id(message_id)
     if oid is None:
         raise MessageGone(message_id)
-    messages = connection.messages()
 
-    def work(session: ClientSession) -> StoredMessage | None:
-        current = messages.find_one({"_id": oid, "room_id": room_id}, session=session)
+    def apply(batch: Batch) -> StoredMessage | None:
+        current = batch.message(oid, room_id)
         if current is None or current["deleted"]:
             raise MessageGone(message_id)
-        update = change(session, current)
-        if update is None:
+        fields = change(batch, current)
+        if fields is None:
             return None
-        allocated = allocate(session, room_id, posts=0, changes=1)
-        update.setdefault("$set", {}).update(
-            version=allocated.version, at=allocated.stamp, prior_at=allocated.prior_stamp
-        )
-        after = messages.find_one_and_update(
-            {"_id": oid}, update, return_document=ReturnDocument.AFTER, session=session
-        )
-        return to_message(after) if after else None
+        allocated = batch.allocate(room_id, posts=0, changes=1)
+        fields.update(version=allocated.version, at=allocated.stamp, prior_at=allocated.prior_stamp)
+        return to_message(batch.set(oid, fields))
 
-    return in_room_transaction(room_id, work)
+    return run_change(Change({room_id}, {oid}, apply))
 
 
 def edit_message(*, room_id: int, message_id: str, body: str, rendered: Markup, now: datetime) -> StoredMessage | None:
     """Replace the body, keeping the previous one as a revision. None if unchanged."""
     now = bson_time(now)
 
-    def change(session: ClientSession, current: dict[str, Any]) -> dict[str, Any] | None:
+    def change(batch: Batch, current: dict[str, Any]) -> dict[str, Any] | None:
         if current["body"] == body:
             return None
-        connection.revisions().insert_one(
+        batch.add_revision(
             {
                 "message_id": current["_id"],
                 "room_id": room_id,
                 "body": current["body"],
                 "written_at": current["edited_at"] or current["created_at"],
                 "replaced_at": now,
-            },
-            session=session,
+            }
         )
-        return {"$set": {"body": body, "edited_at": now, **markup_fields(rendered)}}
+        return {"body": body, "edited_at": now, **markup_fields(rendered)}
 
     return _change_message(room_id, message_id, change)
 
@@ -169,15 +166,15 @@ def set_reaction(
     """
     pair = {"emoji": emoji, "user_id": user_id}
 
-    def change(session: ClientSession, current: dict[str, Any]) -> dict[str, Any] | None:
-        reactions = current.get("reactions", [])
+    def change(batch: Batch, current: dict[str, Any]) -> dict[str, Any] | None:
+        reactions = [{"emoji": r["emoji"], "user_id": r["user_id"]} for r in current.get("reactions", [])]
         has_it = pair in reactions
         if has_it == present:
             return None
         distinct = {r["emoji"] for r in reactions}
         if present and emoji not in distinct and len(distinct) >= max_distinct:
             raise TooManyReactions(message_id)
-        return {"$addToSet": {"reactions": pair}} if present else {"$pull": {"reactions": pair}}
+        return {"reactions": [*reactions, pair] if present else [r for r in reactions if r != pair]}
 
     return _change_message(room_id, message_id, change)
 
@@ -186,20 +183,18 @@ def delete_message(*, room_id: int, message_id: str, now: datetime) -> StoredMes
     """Leave a tombstone so `seq` keeps no holes; the revisions go with the body."""
     now = bson_time(now)
 
-    def change(session: ClientSession, current: dict[str, Any]) -> dict[str, Any] | None:
-        connection.revisions().delete_many({"message_id": current["_id"]}, session=session)
+    def change(batch: Batch, current: dict[str, Any]) -> dict[str, Any] | None:
+        batch.drop_revisions(current["_id"])
         return {
-            "$set": {
-                "body": "",
-                "html": "",
-                "has_link": False,
-                "mentions": [],
-                "mentions_room": False,
-                "deleted": True,
-                "deleted_at": now,
-                "reactions": [],
-                "attachments": [],
-            },
+            "body": "",
+            "html": "",
+            "has_link": False,
+            "mentions": [],
+            "mentions_room": False,
+            "deleted": True,
+            "deleted_at": now,
+            "reactions": [],
+            "attachments": [],
         }
 
     return _change_message(room_id, message_id, change)
