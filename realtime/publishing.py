@@ -15,8 +15,12 @@ from realtime import frames
 
 
 def publish_room_changes(sender: Any, *, room_id: int, changes: list[MessageChange], **_: Any) -> None:
-    group = broadcast.room_group(room_id)
-    for change in changes:
-        frame = frames.message_new(change.message) if change.is_new else frames.message_updated(change.message)
-        # The stamps let a user stream tell, without a query, whether it has what came before.
-        broadcast.publish(group, frame, stamp=change.stamp, prior_stamp=change.prior_stamp)
+    items = [
+        (
+            frames.message_new(change.message) if change.is_new else frames.message_updated(change.message),
+            # The stamps let a user stream tell, without a query, whether it has what came before.
+            {"stamp": change.stamp, "prior_stamp": change.prior_stamp},
+        )
+        for change in changes
+    ]
+    broadcast.publish_many(broadcast.room_group(room_id), items)
