@@ -31,12 +31,14 @@ and id, and every room touched must hold seq 1..N with N its counter, with no ho
 duplicate; anything else fails the run (exit 1).
 
 Floors, on the production SecantusDB once the server and worker are stopped: a bare pymongo loop
-doing a post's transaction (the room counter's find_one_and_update, the message insert, the
-commit, with the server's write concern `w=majority, j=true`) at 1 and 8 threads, and a bare Redis
-PUBLISH loop of a message.new-sized frame. `--profile [server celery secantus]` adds a py-spy
-profile (samples of the thread holding the GIL) of those processes (default: the server) during
-one more REST cell of 64 senders over 10 rooms (not in the table; py-spy must be installed in
-the virtualenv: `.venv/bin/pip install py-spy`).
+doing what one group commit of the store does (the rooms' counters read in one query and written
+back by compare-and-set in one bulk write, the messages inserted in one command, the commit, with
+the server's write concern `w=majority, j=true`) with 1, 8 and 32 posts a transaction
+(`--floor-batches`), and a bare Redis PUBLISH loop of a message.new-sized frame at 1 and 8
+threads. The server's own batch sizes per cell come from its `/metrics`.
+`--profile [server celery secantus]` adds a py-spy profile (samples of the thread holding the
+GIL) of those processes (default: the server) during one more REST cell of 64 senders over 10
+rooms (not in the table; py-spy must be installed in the virtualenv: `.venv/bin/pip install py-spy`).
 
 Prints a Markdown table and writes JSON to bench/results/write-<UTC stamp>.json (git-ignored).
 """
@@ -529,7 +531,7 @@ async def load_main(args: argparse.Namespace) -> None:
 
 def floor_mongo_main(args: argparse.Namespace) -> None:
     from bson import ObjectId
-    from pymongo import MongoClient, ReturnDocument
+    from pymongo import MongoClient, UpdateOne
     from pymongo.errors import PyMongoError
 
     client: MongoClient[dict[str, Any]] = MongoClient(
@@ -557,58 +559,74 @@ def floor_mongo_main(args: argparse.Namespace) -> None:
     acked: list[list[Any]] = []
     retries = Counter[int]()
 
-    def post(room: int, author: int, number: int, thread: int) -> None:
-        """What messaging.store.writes.insert_message does for a top-level post."""
-        body = body_text("floor", number)
+    def post(room_list: list[int], author: int, number: int, thread: int) -> None:
+        """What one group commit of messaging.store does for `len(room_list)` top-level posts: the
+        rooms' counters read in one query, written back by compare-and-set in one bulk write, the
+        messages inserted in one command, one commit."""
         now = datetime.now(UTC)
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         while True:
             with client.start_session() as session:
                 try:
                     session.start_transaction(max_commit_time_ms=10_000)
-                    now_ms = int(time.time() * 1000)
-                    before = counters.find_one_and_update(
-                        {"_id": room},
-                        {"$inc": {"seq": 1, "version": 1}, "$max": {"at": now_ms}},
-                        return_document=ReturnDocument.BEFORE,
-                        session=session,
-                    )
-                    assert before is not None
-                    prior = int(before.get("at", 0))
-                    stamp = max(prior, now_ms)
-                    oid = ObjectId()
-                    client_id = f"{args.tag}-{thread}-{number}"
-                    messages.insert_one(
-                        {
-                            "_id": oid,
-                            "room_id": room,
-                            "seq": int(before["seq"]) + 1,
-                            "version": int(before["version"]) + 1,
-                            "created_version": int(before["version"]) + 1,
-                            "at": stamp,
-                            "prior_at": prior,
-                            "born_at": stamp,
-                            "author_id": author,
-                            "body": body,
-                            "html": f"<p>{body}</p>",
-                            "has_link": False,
-                            "mentions": [],
-                            "mentions_room": False,
-                            "created_at": now,
-                            "edited_at": None,
-                            "deleted": False,
-                            "parent_id": None,
-                            "reply_count": 0,
-                            "last_reply_at": None,
-                            "client_id": client_id,
-                            "idem_key": f"c:{client_id}",
-                            "reactions": [],
-                            "attachments": [],
-                        },
-                        session=session,
-                    )
+                    wanted = sorted(set(room_list))
+                    state = {int(d["_id"]): d for d in counters.find({"_id": {"$in": wanted}}, session=session)}
+                    read = {r: int(state[r]["version"]) for r in wanted}
+                    docs, written = [], []
+                    for k, room in enumerate(room_list):
+                        counter = state[room]
+                        now_ms = int(time.time() * 1000)
+                        prior = int(counter.get("at", 0))
+                        counter["seq"] = int(counter["seq"]) + 1
+                        counter["version"] = int(counter["version"]) + 1
+                        counter["at"] = max(prior, now_ms)
+                        oid = ObjectId()
+                        client_id = f"{args.tag}-{thread}-{number}-{k}"
+                        body = body_text("floor", number)
+                        docs.append(
+                            {
+                                "_id": oid,
+                                "room_id": room,
+                                "seq": counter["seq"],
+                                "version": counter["version"],
+                                "created_version": counter["version"],
+                                "at": counter["at"],
+                                "prior_at": prior,
+                                "born_at": counter["at"],
+                                "author_id": author,
+                                "body": body,
+                                "html": f"<p>{body}</p>",
+                                "has_link": False,
+                                "mentions": [],
+                                "mentions_room": False,
+                                "created_at": now,
+                                "edited_at": None,
+                                "deleted": False,
+                                "parent_id": None,
+                                "reply_count": 0,
+                                "last_reply_at": None,
+                                "client_id": client_id,
+                                "idem_key": f"c:{client_id}",
+                                "reactions": [],
+                                "attachments": [],
+                            }
+                        )
+                        written.append([room, client_id, counter["seq"], str(oid), thread])
+                    moved = [
+                        UpdateOne(
+                            {"_id": r, "version": read[r]},
+                            {"$set": {k: state[r][k] for k in ("seq", "version", "at")}},
+                        )
+                        for r in wanted
+                    ]
+                    if counters.bulk_write(moved, ordered=False, session=session).matched_count != len(moved):
+                        raise AssertionError("a counter moved under the floor: no other writer may run")
+                    if len(docs) == 1:
+                        messages.insert_one(docs[0], session=session)
+                    else:
+                        messages.insert_many(docs, session=session)
                     session.commit_transaction()
-                    acked.append([room, client_id, int(before["seq"]) + 1, str(oid), thread])
+                    acked.extend(written)
                     return
                 except PyMongoError as exc:
                     if session.in_transaction:
@@ -619,9 +637,13 @@ def floor_mongo_main(args: argparse.Namespace) -> None:
                     raise
 
     plans = [[rooms[i] for i in share(len(rooms), args.threads, t)] for t in range(args.threads)]
+
+    def rooms_of(plan: list[int], number: int) -> list[int]:
+        return [plan[(number * args.batch + k) % len(plan)] for k in range(args.batch)]
+
     for t, plan in enumerate(plans):  # warm the client's pools and the server's caches
         for number in range(5):
-            post(plan[number % len(plan)], t + 1, -number - 1, t)
+            post(rooms_of(plan, number), t + 1, -number - 1, t)
     counts = [0] * args.threads
     latencies: list[list[float]] = [[] for _ in range(args.threads)]
     say("ready")
@@ -634,10 +656,10 @@ def floor_mongo_main(args: argparse.Namespace) -> None:
         number = 0
         while time.perf_counter() < deadline:
             begun = time.perf_counter()
-            post(plan[number % len(plan)], thread + 1, number, thread)
+            post(rooms_of(plan, number), thread + 1, number, thread)
             latencies[thread].append((time.perf_counter() - begun) * 1000)
             number += 1
-        counts[thread] = number
+        counts[thread] = number * args.batch
 
     threads = [threading.Thread(target=run, args=(t,)) for t in range(args.threads)]
     for thread in threads:
@@ -1064,6 +1086,15 @@ class Stack:
         for name, value in status.get("opcounters", {}).items():
             found[f"mongo_{name}"] = value
         found["mongo_requests"] = status.get("network", {}).get("numRequests", 0)
+        # The server's group commits (messaging.store.group_commit): transactions and the changes in them.
+        import httpx
+
+        metrics = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=10).text
+        for line in metrics.splitlines():
+            if line.startswith("chat_store_batch_changes_count "):
+                found["store_batches"] = float(line.split()[1])
+            elif line.startswith("chat_store_batch_changes_sum "):
+                found["store_batched_changes"] = float(line.split()[1])
         if self.production:
             import psycopg
             import redis
@@ -1166,6 +1197,9 @@ class Stack:
             "cpu_during_load": cpu_between(before, load_end),
             "cpu_ms_per_post": {**per_post, "stack": round(stack_ms / posts, 3) if posts else None},
             "operations_per_post": {name: round(value / posts, 2) for name, value in counted.items()} if posts else {},
+            "mean_batch": round(counted["store_batched_changes"] / counted["store_batches"], 1)
+            if counted.get("store_batches")
+            else None,
             "verification": verification,
         }
         return entry
@@ -1186,11 +1220,12 @@ class Stack:
         verification = self.verify(result["acked"], room_ids)
         return {"posts": len(result["acked"]), "errors": result["errors"], "index_lag_s": lag, "ok": verification["ok"]}
 
-    def floor(self, kind: str, threads: int, seconds: float, fresh: bool = False) -> dict[str, Any]:
-        """`mongo`: in the server's database and its first 10 rooms (after the cells, the server
-        stopped), or with `fresh` in a database holding only 10 rooms' counters; `redis`: PUBLISH."""
+    def floor(self, kind: str, threads: int, seconds: float, fresh: bool = False, batch: int = 1) -> dict[str, Any]:
+        """`mongo`: `batch` posts a transaction, in the server's database and its first 10 rooms
+        (after the cells, the server stopped), or with `fresh` in a database holding only 10 rooms'
+        counters; `redis`: PUBLISH."""
         self.wait_quiet()
-        tag = f"floor{'-fresh' if fresh else ''}-{threads}"
+        tag = f"floor{'-fresh' if fresh else ''}-{threads}x{batch}"
         out = self.work / f"{tag}.json"
         if kind == "mongo":
             room_ids = json.loads(self.seed_file.read_text())["room_ids"][:10]
@@ -1206,6 +1241,8 @@ class Stack:
                 ",".join(map(str, room_ids)),
                 "--threads",
                 str(threads),
+                "--batch",
+                str(batch),
                 "--seconds",
                 str(seconds),
                 "--tag",
@@ -1250,6 +1287,7 @@ class Stack:
             "kind": kind,
             "fresh": fresh,
             "threads": threads,
+            "batch": batch,
             **result,
             "verification": verification,
             "ops_per_s": round(ops / result["elapsed_s"], 1),
@@ -1355,7 +1393,8 @@ def tables(report: dict[str, Any]) -> str:
     if report.get("floors"):
         lines += [
             "",
-            "| floor | threads | ops/s | p50 / p99 ms | client CPU ms per op | server-side CPU ms per op |",
+            "| floor | threads x posts a transaction | posts (ops)/s | p50 / p99 ms a transaction "
+            "| client CPU ms per post (op) | server-side CPU ms per post (op) |",
             "| --- | ---: | ---: | --- | ---: | ---: |",
         ]
         for floor in report["floors"]:
@@ -1368,7 +1407,7 @@ def tables(report: dict[str, Any]) -> str:
                 what = "Redis PUBLISH"
             lat = floor.get("latency", {})
             lines.append(
-                f"| {what} | {floor['threads']} | {fmt(floor['ops_per_s'], 0)} "
+                f"| {what} | {floor['threads']} x {floor.get('batch', 1)} | {fmt(floor['ops_per_s'], 0)} "
                 f"| {fmt(lat.get('p50_ms'))} / {fmt(lat.get('p99_ms'))} | {fmt(per.get('client'), 3)} "
                 f"| {fmt(side, 3)} |"
             )
@@ -1383,13 +1422,15 @@ def tables(report: dict[str, Any]) -> str:
 
 
 def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
-    floors = {f["threads"]: f for f in report.get("floors", []) if f["kind"] == "mongo" and not f.get("fresh")}
-    floor = floors.get(8) or (next(iter(floors.values())) if floors else None)
-    floor_client = floor["cpu_ms_per_op"]["client"] if floor else None
+    floors = [f for f in report.get("floors", []) if f["kind"] == "mongo" and not f.get("fresh")]
     rows: list[dict[str, Any]] = []
     for cell in report["cells"]:
         if cell["config"] != "production" or cell["senders"] != 64 or cell["rooms"] != 10:
             continue
+        # The bare loop committing as many posts a transaction as the server's batches held.
+        batch = cell.get("mean_batch") or 1
+        floor = min(floors, key=lambda f: abs(f.get("batch", 1) - batch)) if floors else None
+        floor_client = floor["cpu_ms_per_op"]["client"] if floor else None
         name = f"{cell['transport']} 64 x 10"
         per = cell["cpu_ms_per_post"]
         rows.append(
@@ -1405,8 +1446,8 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             ratio = per["server"] / floor_client if per["server"] is not None else None
             rows.append(
                 {
-                    "target": f"server CPU per post / bare pymongo client CPU per op ({floor['threads']} threads, "
-                    f"{floor_client:.3f} ms)",
+                    "target": f"server CPU per post / bare pymongo client CPU per post ({floor['batch']} posts a "
+                    f"transaction, {floor_client:.3f} ms; the server's batches held {batch})",
                     "cell": name,
                     "measured": ratio,
                     "limit": f"<= {TARGET_SERVER_RATIO}",
@@ -1505,18 +1546,20 @@ def orchestrate(args: argparse.Namespace) -> int:
                     },
                 }
                 print(f"  profiled cell (py-spy on {', '.join(paths)}): {cell['posts_per_s']} posts/s", flush=True)
-            if config == "production" and args.floor_threads:
+            if config == "production" and args.floor_batches:
                 stack.stop("server")
                 stack.stop("celery")
                 time.sleep(1)
-                runs = [(threads, False) for threads in args.floor_threads]
-                runs.append((max(args.floor_threads), True))
-                for threads, fresh in runs:
-                    floor = stack.floor("mongo", threads, args.floor_seconds, fresh=fresh)
+                # One thread committing 1, 8, 32 posts a transaction (what the server's group commit
+                # does at those batch sizes), and the largest again in a database of 10 counters only.
+                runs = [(batch, False) for batch in args.floor_batches]
+                runs.append((max(args.floor_batches), True))
+                for batch, fresh in runs:
+                    floor = stack.floor("mongo", 1, args.floor_seconds, fresh=fresh, batch=batch)
                     report["floors"].append(floor)
                     failed |= not floor["verification"]["ok"]
                     print(
-                        f"  floor pymongo {threads} threads ({floor['counter_documents']} counters):"
+                        f"  floor pymongo {batch} posts a transaction ({floor['counter_documents']} counters):"
                         f" {floor['ops_per_s']} ops/s, client {fmt(floor['cpu_ms_per_op']['client'], 3)} SecantusDB"
                         f" {fmt(floor['cpu_ms_per_op']['secantus'], 3)} ms/op,"
                         f" {'ok' if floor['verification']['ok'] else 'FAILED'}",
@@ -1577,6 +1620,7 @@ def main() -> None:
     fm.add_argument("--fresh-db", help="post in this new database instead, with --rooms counters")
     fm.add_argument("--rooms", type=int, default=10)
     fm.add_argument("--threads", type=int, required=True)
+    fm.add_argument("--batch", type=int, default=1, help="posts a transaction")
     fm.add_argument("--seconds", type=float, required=True)
     fm.add_argument("--tag", default="floor")
     fm.add_argument("--out", required=True)
@@ -1601,7 +1645,8 @@ def main() -> None:
     )
     parser.add_argument("--embedded-cells", help="cells of the embedded configuration (default: the same as --cells)")
     parser.add_argument("--seconds", type=float, default=10.0, help="load per cell")
-    parser.add_argument("--floor-threads", type=int, nargs="*", default=[1, 8])
+    parser.add_argument("--floor-threads", type=int, nargs="*", default=[1, 8], help="of the Redis floor")
+    parser.add_argument("--floor-batches", type=int, nargs="*", default=[1, 8, 32], help="posts a transaction")
     parser.add_argument("--floor-seconds", type=float, default=10.0)
     parser.add_argument(
         "--profile",
@@ -1644,6 +1689,7 @@ def main() -> None:
         args.embedded_cells = args.embedded_cells or "rest:8:10"
         args.seconds = 3.0 if args.seconds == 10.0 else args.seconds
         args.floor_threads = [1]
+        args.floor_batches = [1, 8]
         args.floor_seconds = 2.0
     args.cells = parse_cells(args.cells) if args.cells else grid_cells(args)
     args.embedded_cells = parse_cells(args.embedded_cells) if args.embedded_cells else args.cells
