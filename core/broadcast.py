@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -57,12 +57,12 @@ async def publish_async(group: str, frame: Mapping[str, object], **fields: Any) 
         logger.warning("channel layer publish to %s failed", group, exc_info=logger.isEnabledFor(logging.DEBUG))
 
 
-async def _publish_all(group: str, items: list[tuple[Mapping[str, object], dict[str, Any]]]) -> None:
+async def _publish_all(group: str, items: Sequence[tuple[Mapping[str, object], dict[str, Any]]]) -> None:
     for frame, fields in items:  # in order: a room's frames reach its sockets as they were made
         await publish_async(group, frame, **fields)
 
 
-def publish_many(group: str, items: list[tuple[Mapping[str, object], dict[str, Any]]]) -> None:
+def publish_many(group: str, items: Sequence[tuple[Mapping[str, object], dict[str, Any]]]) -> None:
     """Publish frames to one group, in order, with one crossing from this thread to the event loop
     (each `async_to_sync` crossing costs more than the Redis command it carries)."""
     if items:
