@@ -12,13 +12,20 @@ Run D); the point is that no slow call holds up the others.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
+# The loop's default executor has min(32, cores + 4) threads: 6 here, so at most 6 sockets' posts
+# were in flight at once and a group commit (messaging.store.group_commit) held at most 6.
+_executor = ThreadPoolExecutor(max_workers=settings.BLOCKING_CALL_THREADS, thread_name_prefix="off-loop")
+
+
 def off_loop(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
-    return database_sync_to_async(func, thread_sensitive=False)
+    return database_sync_to_async(func, thread_sensitive=False, executor=_executor)

@@ -7,9 +7,13 @@ beat schedule (settings.CELERY_BEAT_SCHEDULE) still resolve.
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
 
 from search import indexing
@@ -43,13 +47,55 @@ def schedule(room_id: int) -> None:
 
     A busy room gets one queued task, not one per message: a flag (SET NX in the shared cache)
     marks a task as queued, and the task clears it before it reads the room's head, so a change
-    committed after that read always queues the next run.
+    committed after that read always queues the next run. With a worker (not eager), the rooms
+    of this process's posts are gathered for INDEXING_COALESCE_SECONDS and scheduled together
+    by one thread, so a burst costs the writers nothing and the worker one task per room.
     """
+    if settings.CELERY_TASK_ALWAYS_EAGER or settings.INDEXING_COALESCE_SECONDS <= 0:
+        _queue_task(room_id)
+        return
+    _coalescer.add(room_id)
+
+
+def _queue_task(room_id: int) -> None:
     try:
         if cache.add(_pending_key(room_id), 1, timeout=PENDING_FLAG_SECONDS):
             index_room.delay(room_id)
     except Exception:
         logger.warning("could not schedule indexing of room %s; the sweep will", room_id, exc_info=True)
+
+
+class _Coalescer:
+    """Rooms to schedule, flushed by one daemon thread a short while after the first one arrives."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rooms: set[int] = set()
+        self._wake = threading.Event()
+        self._pid = 0  # the thread belongs to the process that started it (not to a fork's child)
+
+    def add(self, room_id: int) -> None:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._rooms = set()
+                self._wake = threading.Event()
+                threading.Thread(target=self._run, args=(self._wake,), name="index-scheduler", daemon=True).start()
+            self._rooms.add(room_id)
+            self._wake.set()
+
+    def _run(self, wake: threading.Event) -> None:
+        while True:
+            wake.wait()
+            time.sleep(settings.INDEXING_COALESCE_SECONDS)
+            with self._lock:
+                wake.clear()
+                rooms, self._rooms = self._rooms, set()
+            for room_id in sorted(rooms):
+                _queue_task(room_id)
+
+
+_coalescer = _Coalescer()
 
 
 def on_room_messages_changed(sender: Any, *, room_id: int, **_: Any) -> None:

@@ -70,3 +70,43 @@ def test_worker_indexes_posts_edits_deletions_and_mentions(deployed: ServerProce
         eventually(lambda: found("rollback") == ["rollback started"] and found("deploiement") == [], "the edit")
         assert client_a.delete(f"/api/messages/{message_id}").status_code == 204
         eventually(lambda: found("rollback") == [], "the deletion")
+
+
+def test_a_burst_of_posts_queues_one_indexing_task_per_room(settings: Any) -> None:
+    """Posts of one process within INDEXING_COALESCE_SECONDS: one flag check and one task per room,
+    queued on the real broker (here with no worker, so the queue can be counted)."""
+    import threading
+
+    import redis
+    from django.core.cache import cache
+
+    from chatproject.celery import app as celery_app
+    from search import tasks
+
+    queue = f"test-burst-{uuid.uuid4().hex[:8]}"
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.INDEXING_COALESCE_SECONDS = 0.2
+    saved = celery_app.conf.task_always_eager, celery_app.conf.task_default_queue
+    celery_app.conf.task_always_eager, celery_app.conf.task_default_queue = False, queue
+    broker = redis.Redis.from_url(celery_app.conf.broker_url)
+    rooms = (880001, 880002, 880003)
+    try:
+        cache.delete_many([f"search-pending:{r}" for r in rooms])
+        posters = [
+            threading.Thread(target=lambda: [tasks.schedule(r) for _ in range(20) for r in rooms]) for _ in range(4)
+        ]
+        for poster in posters:
+            poster.start()
+        for poster in posters:
+            poster.join()
+        assert broker.llen(queue) == 0  # nothing queued yet: the writers did not wait for the broker
+        eventually(lambda: broker.llen(queue) == 3, "one task per room", timeout=5)
+        time.sleep(0.5)
+        assert broker.llen(queue) == 3  # and no more: 240 calls, three tasks
+        tasks.schedule(rooms[0])  # flagged already: the queued task will see this post too
+        time.sleep(0.5)
+        assert broker.llen(queue) == 3
+    finally:
+        celery_app.conf.task_always_eager, celery_app.conf.task_default_queue = saved
+        broker.delete(queue)
+        cache.delete_many([f"search-pending:{r}" for r in rooms])
