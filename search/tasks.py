@@ -37,6 +37,17 @@ def index_room(room_id: int) -> int:
     return indexing.catch_up_room(room_id)
 
 
+@shared_task(name="search.tasks.index_rooms", ignore_result=True, acks_late=True, max_retries=None)
+def index_rooms(room_ids: list[int]) -> int:
+    """Several rooms in one task (what one process posted to in one INDEXING_COALESCE_SECONDS):
+    a burst over many rooms costs the worker one task, not one per room."""
+    try:
+        cache.delete_many([_pending_key(r) for r in room_ids])
+    except Exception:  # Redis down: the flags expire by themselves
+        logger.warning("could not clear the indexing flags of rooms %s", room_ids, exc_info=True)
+    return sum(indexing.catch_up_room(r) for r in room_ids)
+
+
 @shared_task(name="messaging.tasks.index_sweep", ignore_result=True)
 def index_sweep() -> int:
     return indexing.catch_up_all()
@@ -49,7 +60,7 @@ def schedule(room_id: int) -> None:
     marks a task as queued, and the task clears it before it reads the room's head, so a change
     committed after that read always queues the next run. With a worker (not eager), the rooms
     of this process's posts are gathered for INDEXING_COALESCE_SECONDS and scheduled together
-    by one thread, so a burst costs the writers nothing and the worker one task per room.
+    by one thread, in one task, so a burst costs the writers nothing and the worker one task.
     """
     if settings.CELERY_TASK_ALWAYS_EAGER or settings.INDEXING_COALESCE_SECONDS <= 0:
         _queue_task(room_id)
@@ -63,6 +74,18 @@ def _queue_task(room_id: int) -> None:
             index_room.delay(room_id)
     except Exception:
         logger.warning("could not schedule indexing of room %s; the sweep will", room_id, exc_info=True)
+
+
+def _queue_rooms(room_ids: list[int]) -> None:
+    """One task for every room of the list not already queued (by its flag)."""
+    try:
+        unqueued = [r for r in room_ids if cache.add(_pending_key(r), 1, timeout=PENDING_FLAG_SECONDS)]
+        if len(unqueued) == 1:
+            index_room.delay(unqueued[0])
+        elif unqueued:
+            index_rooms.delay(unqueued)
+    except Exception:
+        logger.warning("could not schedule indexing of rooms %s; the sweep will", room_ids, exc_info=True)
 
 
 class _Coalescer:
@@ -91,8 +114,7 @@ class _Coalescer:
             with self._lock:
                 wake.clear()
                 rooms, self._rooms = self._rooms, set()
-            for room_id in sorted(rooms):
-                _queue_task(room_id)
+            _queue_rooms(sorted(rooms))
 
 
 _coalescer = _Coalescer()

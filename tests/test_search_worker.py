@@ -72,9 +72,31 @@ def test_worker_indexes_posts_edits_deletions_and_mentions(deployed: ServerProce
         eventually(lambda: found("rollback") == [], "the deletion")
 
 
-def test_a_burst_of_posts_queues_one_indexing_task_per_room(settings: Any) -> None:
-    """Posts of one process within INDEXING_COALESCE_SECONDS: one flag check and one task per room,
-    queued on the real broker (here with no worker, so the queue can be counted)."""
+def test_posts_in_several_rooms_at_once_are_indexed_by_the_worker(
+    deployed: ServerProcess, alice: User, bob: User
+) -> None:
+    """Rooms posted to within one coalescing interval go to the worker as one task (index_rooms)."""
+    rooms = [make_room(alice, bob) for _ in range(4)]
+    with rest(deployed, alice) as client_a, rest(deployed, bob) as client_b:
+        for number, room in enumerate(rooms):
+            assert (
+                client_a.post(f"/api/messages/{room.pk}", json={"body": f"quarterly{number} figures"}).status_code
+                == 201
+            )
+
+        def found() -> set[str]:
+            response = client_b.get("/api/search", params={"q": "figures"})
+            assert response.status_code == 200, response.text
+            return {m["body"] for m in response.json()["results"]}
+
+        eventually(lambda: found() == {f"quarterly{n} figures" for n in range(4)}, "every room indexed")
+
+
+def test_a_burst_of_posts_queues_one_indexing_task_for_its_rooms(settings: Any) -> None:
+    """Posts of one process within INDEXING_COALESCE_SECONDS: one flag check per room and one task
+    for all of them, queued on the real broker (here with no worker, so the queue can be counted)."""
+    import base64
+    import json
     import threading
 
     import redis
@@ -100,12 +122,15 @@ def test_a_burst_of_posts_queues_one_indexing_task_per_room(settings: Any) -> No
         for poster in posters:
             poster.join()
         assert broker.llen(queue) == 0  # nothing queued yet: the writers did not wait for the broker
-        eventually(lambda: broker.llen(queue) == 3, "one task per room", timeout=5)
+        eventually(lambda: broker.llen(queue) == 1, "one task", timeout=5)
         time.sleep(0.5)
-        assert broker.llen(queue) == 3  # and no more: 240 calls, three tasks
+        assert broker.llen(queue) == 1  # and no more: 240 calls, one task
+        task = json.loads(broker.lindex(queue, 0))
+        assert task["headers"]["task"] == "search.tasks.index_rooms"
+        assert sorted(json.loads(base64.b64decode(task["body"]))[0][0]) == list(rooms)
         tasks.schedule(rooms[0])  # flagged already: the queued task will see this post too
         time.sleep(0.5)
-        assert broker.llen(queue) == 3
+        assert broker.llen(queue) == 1
     finally:
         celery_app.conf.task_always_eager, celery_app.conf.task_default_queue = saved
         broker.delete(queue)
