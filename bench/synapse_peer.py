@@ -180,49 +180,14 @@ def settle(pids: dict[str, int], database: str, limit: float = 30) -> float:
 
 
 # ------------------------------------------------------------------------------------------------
-# Load generators (children): a small keep-alive HTTP/1.1 client for any method.
+# Load generators (children): write_bench's keep-alive HTTP/1.1 client, with a timeout.
 
 
 class Http(HttpConnection):
     async def request(
         self, method: str, path: str, headers: bytes, body: bytes = b"", timeout: float = 30
     ) -> tuple[int, bytes]:
-        return await asyncio.wait_for(self._request(method, path, headers, body), timeout)
-
-    async def _request(self, method: str, path: str, headers: bytes, body: bytes) -> tuple[int, bytes]:
-        if self.writer is None:
-            await self._connect()
-        assert self.reader is not None and self.writer is not None
-        self.writer.write(
-            b"%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%sContent-Length: %d\r\n\r\n%s"
-            % (method.encode(), path.encode(), self.port, headers, len(body), body)
-        )
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        status = int(lines[0].split()[1])
-        length, chunked, close = 0, False, False
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"transfer-encoding" and b"chunked" in value.lower():
-                chunked = True
-            elif name == b"connection" and b"close" in value.lower():
-                close = True
-        if chunked:
-            parts = []
-            while True:
-                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                parts.append(await self.reader.readexactly(size + 2))
-                if size == 0:
-                    break
-            payload = b"".join(p[:-2] for p in parts)
-        else:
-            payload = await self.reader.readexactly(length)
-        if close:
-            self.close()
-        return status, payload
+        return await asyncio.wait_for(super().request(method, path, headers, body), timeout)
 
 
 def auth(token: str) -> bytes:

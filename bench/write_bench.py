@@ -325,12 +325,15 @@ class HttpConnection:
         self.reader = self.writer = None
 
     async def post(self, path: str, headers: bytes, body: bytes) -> tuple[int, bytes]:
+        return await self.request("POST", path, headers, body)
+
+    async def request(self, method: str, path: str, headers: bytes, body: bytes = b"") -> tuple[int, bytes]:
         if self.writer is None:
             await self._connect()
         assert self.reader is not None and self.writer is not None
         self.writer.write(
-            b"POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%sContent-Length: %d\r\n\r\n%s"
-            % (path.encode(), self.port, headers, len(body), body)
+            b"%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%sContent-Length: %d\r\n\r\n%s"
+            % (method.encode(), path.encode(), self.port, headers, len(body), body)
         )
         head = await self.reader.readuntil(b"\r\n\r\n")
         lines = head.split(b"\r\n")
