@@ -62,7 +62,8 @@ def schedule(room_id: int) -> None:
     of this process's posts are gathered for INDEXING_COALESCE_SECONDS and scheduled together
     by one thread, in one task, so a burst costs the writers nothing and the worker one task.
     """
-    if settings.CELERY_TASK_ALWAYS_EAGER or settings.INDEXING_COALESCE_SECONDS <= 0:
+    # Celery's own flag (what `delay` obeys), not the setting it was configured from.
+    if index_room.app.conf.task_always_eager or settings.INDEXING_COALESCE_SECONDS <= 0:
         _queue_task(room_id)
         return
     _coalescer.add(room_id)

@@ -106,7 +106,6 @@ def test_a_burst_of_posts_queues_one_indexing_task_for_its_rooms(settings: Any) 
     from search import tasks
 
     queue = f"test-burst-{uuid.uuid4().hex[:8]}"
-    settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.INDEXING_COALESCE_SECONDS = 0.2
     saved = celery_app.conf.task_always_eager, celery_app.conf.task_default_queue
     celery_app.conf.task_always_eager, celery_app.conf.task_default_queue = False, queue
