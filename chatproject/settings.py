@@ -219,8 +219,6 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 2}
 # A post's room is handed to the indexing worker this long after it (with every other room posted
 # to meanwhile in this process), instead of one Redis flag and one task message per post.
-# Threads for the sockets' blocking calls (core.blocking.off_loop): how many can post at once.
-BLOCKING_CALL_THREADS = env.int("BLOCKING_CALL_THREADS", default=32)
 INDEXING_COALESCE_SECONDS = env.float("INDEXING_COALESCE_SECONDS", default=0.05)
 CELERY_BEAT_SCHEDULE = {
     "search-index-sweep": {

@@ -11,40 +11,14 @@ Run D); the point is that no slow call holds up the others.
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import weakref
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 from channels.db import database_sync_to_async
-from django.conf import settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-# The loop's default executor has min(32, cores + 4) threads: 6 here, so at most 6 sockets' posts
-# were in flight at once and a group commit (messaging.store.group_commit) held at most 6. Each
-# loop gets a larger one instead (still the loop's own: closing the loop shuts it down).
-_sized_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
-
-
-def _size_default_executor(loop: asyncio.AbstractEventLoop) -> None:
-    if loop not in _sized_loops:
-        _sized_loops.add(loop)
-        loop.set_default_executor(
-            ThreadPoolExecutor(max_workers=settings.BLOCKING_CALL_THREADS, thread_name_prefix="off-loop")
-        )
-
-
 def off_loop(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
-    call = database_sync_to_async(func, thread_sensitive=False)
-
-    @functools.wraps(func)
-    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        _size_default_executor(asyncio.get_running_loop())
-        return await call(*args, **kwargs)
-
-    return run
+    return database_sync_to_async(func, thread_sensitive=False)
