@@ -64,17 +64,9 @@ def schedule(room_id: int) -> None:
     """
     # Celery's own flag (what `delay` obeys), not the setting it was configured from.
     if index_room.app.conf.task_always_eager or settings.INDEXING_COALESCE_SECONDS <= 0:
-        _queue_task(room_id)
+        _queue_rooms([room_id])
         return
     _coalescer.add(room_id)
-
-
-def _queue_task(room_id: int) -> None:
-    try:
-        if cache.add(_pending_key(room_id), 1, timeout=PENDING_FLAG_SECONDS):
-            index_room.delay(room_id)
-    except Exception:
-        logger.warning("could not schedule indexing of room %s; the sweep will", room_id, exc_info=True)
 
 
 def _queue_rooms(room_ids: list[int]) -> None:

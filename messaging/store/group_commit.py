@@ -120,20 +120,12 @@ def _commit_together(batch: list[_Waiting]) -> None:
     STORE_BATCH_SIZE.observe(len(batch))
     try:
         outcomes = _run_batch([w.change for w in batch])
-    except (PyMongoError, CountersMissing) as exc:
+    except Exception as exc:  # noqa: BLE001 - handed to the writers: a server error, or a bug in one change
         if len(batch) == 1 or isinstance(exc, ServerSelectionTimeoutError):
             for waiting in batch:
                 waiting.error = exc
             return
-        logger.info("a batch of %d changes failed (%s): running them one by one", len(batch), exc)
-        for waiting in batch:
-            _commit_together([waiting])
-        return
-    except Exception as exc:  # a bug in one change: the others must not fail with it
-        if len(batch) == 1:
-            batch[0].error = exc
-            return
-        logger.exception("a batch of %d changes failed: running them one by one", len(batch))
+        logger.info("a batch of %d changes failed (%r): running them one by one", len(batch), exc)
         for waiting in batch:
             _commit_together([waiting])
         return
