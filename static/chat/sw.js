@@ -39,7 +39,11 @@ self.addEventListener("push", (event) => {
   if (data.tag) { options.tag = data.tag; options.renotify = true; }
   // Always shown, also when a focused tab shows that room: the subscription is userVisibleOnly, so
   // every push must show a notification (or the browser shows a generic one of its own).
-  event.waitUntil(self.registration.showNotification(data.title || "Chat", options));
+  const shown = self.registration.showNotification(data.title || "Chat", options).catch((error) => {
+    console.error("The push could not be shown:", error);
+    throw error;
+  });
+  event.waitUntil(shown);
 });
 
 self.addEventListener("notificationclick", (event) => {
