@@ -808,7 +808,9 @@ def run_ours(args: argparse.Namespace, stamp: str, report: dict[str, Any], save:
     import httpx
 
     print("ours (write_bench.py's production stack):", flush=True)
-    stack = Stack("production", argparse.Namespace(pause_for_ci=True, users=USERS), f"synapse-{stamp}")
+    stack = Stack(
+        "production", argparse.Namespace(pause_for_ci=True, users=USERS, asgi_servers=["uvicorn"]), f"synapse-{stamp}"
+    )
     try:
         stack.start(USERS, ROOMS)
         seeded = json.loads(stack.seed_file.read_text())

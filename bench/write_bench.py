@@ -805,6 +805,56 @@ def grid_cells(args: argparse.Namespace) -> list[tuple[str, int, int]]:
     return [(t, s, r) for t in args.transports for r in args.rooms for s in args.senders]
 
 
+def uvicorn_command(port: int) -> list[str]:
+    return [
+        PY,
+        "-m",
+        "uvicorn",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ws",
+        "websockets-sansio",
+        "--ws-max-size",
+        str(2 * 65536),
+        "--proxy-headers",
+        "--forwarded-allow-ips",
+        "127.0.0.1",
+        "--lifespan",
+        "off",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "chatproject.asgi:application",
+    ]
+
+
+def granian_command(port: int) -> list[str]:
+    # One worker process on the asyncio-compatible uvloop, as Uvicorn runs (Granian's Rust side
+    # parses HTTP and WebSocket frames; the application still runs on the Python event loop).
+    return [
+        PY,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "chatproject.asgi:application",
+    ]
+
+
+SERVER_COMMANDS = {"uvicorn": uvicorn_command, "granian": granian_command}
+
+
 class Stack:
     """One configuration's processes: SecantusDB, [Celery worker], the server."""
 
@@ -846,6 +896,7 @@ class Stack:
         self.seed_file = self.work / "seed.json"
         self.pids: dict[str, int] = {}
         self._mongo: Any = None
+        self.asgi_server: str | None = None
 
     def log(self, name: str) -> Path:
         return self.work / f"{name}.log"
@@ -937,37 +988,14 @@ class Stack:
                     str(self.work / "celerybeat-schedule"),
                 ],
             )
-        self.start_server()
+        self.start_server(self.args.asgi_servers[0])
 
-    def start_server(self) -> None:
+    def start_server(self, asgi_server: str = "uvicorn") -> None:
         import httpx
 
         # scripts/run_server.sh's command line (minus the collectstatic and the supervision).
-        self.spawn(
-            "server",
-            [
-                PY,
-                "-m",
-                "uvicorn",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--ws",
-                "websockets-sansio",
-                "--ws-max-size",
-                str(2 * 65536),
-                "--proxy-headers",
-                "--forwarded-allow-ips",
-                "127.0.0.1",
-                "--lifespan",
-                "off",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                "chatproject.asgi:application",
-            ],
-        )
+        self.spawn("server", SERVER_COMMANDS[asgi_server](self.port))
+        self.asgi_server = asgi_server
         url = f"http://127.0.0.1:{self.port}/health"
         wait_until(lambda: httpx.get(url, timeout=1).status_code == 200, "the server", timeout=60)
 
@@ -1428,13 +1456,13 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     floors = [f for f in report.get("floors", []) if f["kind"] == "mongo" and not f.get("fresh")]
     rows: list[dict[str, Any]] = []
     for cell in report["cells"]:
-        if cell["config"] != "production" or cell["senders"] != 64 or cell["rooms"] != 10:
+        if not cell["config"].startswith("production") or cell["senders"] != 64 or cell["rooms"] != 10:
             continue
         # The bare loop committing as many posts a transaction as the server's batches held.
         batch = cell.get("mean_batch") or 1
         floor = min(floors, key=lambda f: abs(f.get("batch", 1) - batch)) if floors else None
         floor_client = floor["cpu_ms_per_op"]["client"] if floor else None
-        name = f"{cell['transport']} 64 x 10"
+        name = f"{cell['config'].removeprefix('production').strip()} {cell['transport']} 64 x 10".strip()
         per = cell["cpu_ms_per_post"]
         rows.append(
             {
@@ -1500,11 +1528,18 @@ def orchestrate(args: argparse.Namespace) -> int:
             report["warm"][config] = warm = stack.warm(rooms)
             print(f"  warm-up: {warm['posts']} posts, index lag {warm['index_lag_s']:.1f} s", flush=True)
             failed |= not warm["ok"]
-            for number, (transport, senders, room_count) in enumerate(cells):
+            # With several ASGI servers, each cell is measured on each in turn (the same stack,
+            # the server restarted), so the machine's drift falls on both alike.
+            plan = [(cell, server) for cell in cells for server in args.asgi_servers]
+            for number, ((transport, senders, room_count), server) in enumerate(plan):
+                if stack.asgi_server != server:
+                    stack.stop("server")
+                    stack.start_server(server)
                 attempts: list[dict[str, Any]] = []
                 for attempt in range(1 + args.retries):
-                    tag = f"{config[:4]}{number}-{transport}-{senders}x{room_count}-a{attempt}"
+                    tag = f"{config[:4]}{number}-{server}-{transport}-{senders}x{room_count}-a{attempt}"
                     attempts.append(stack.cell(transport, senders, room_count, tag, args.seconds))
+                    attempts[-1]["asgi_server"] = server
                     failed |= not attempts[-1]["verification"]["ok"]
                     noise = attempts[-1]["cpu"]["unaccounted_pct"] or 0.0
                     if noise <= args.max_noise:
@@ -1516,6 +1551,8 @@ def orchestrate(args: argparse.Namespace) -> int:
                         flush=True,
                     )
                 cell = min(attempts, key=lambda c: c["cpu"]["unaccounted_pct"] or 0.0)
+                if len(args.asgi_servers) > 1:
+                    cell["config"] = f"{config} ({server})"
                 cell["attempts"] = [
                     {"posts_per_s": a["posts_per_s"], "unaccounted_pct": a["cpu"]["unaccounted_pct"]} for a in attempts
                 ]
@@ -1524,7 +1561,8 @@ def orchestrate(args: argparse.Namespace) -> int:
                 problems = cell["verification"]["problems"]
                 verdict = "ok" if cell["verification"]["ok"] else "FAILED " + "; ".join(problems[:3])
                 print(
-                    f"  {transport:4s} {senders:>3} senders x {room_count:>5} rooms: {cell['posts_per_s']:>7.1f}"
+                    f"  {server:8s} {transport:4s} {senders:>3} senders x {room_count:>5} rooms:"
+                    f" {cell['posts_per_s']:>7.1f}"
                     " posts/s,"
                     f" p50 {fmt(cell['latency']['p50_ms'])} p99 {fmt(cell['latency']['p99_ms'])} ms,"
                     f" server {fmt(per['server'])} stack {fmt(per['stack'])} ms/post,"
@@ -1647,6 +1685,13 @@ def main() -> None:
         f"--rooms; the README's run used {DEFAULT_CELLS})",
     )
     parser.add_argument("--embedded-cells", help="cells of the embedded configuration (default: the same as --cells)")
+    parser.add_argument(
+        "--asgi-servers",
+        nargs="+",
+        choices=sorted(SERVER_COMMANDS),
+        default=["uvicorn"],
+        help="ASGI servers to measure each cell on, in turn (Granian: `.venv/bin/pip install granian`)",
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="load per cell")
     parser.add_argument("--floor-threads", type=int, nargs="*", default=[1, 8], help="of the Redis floor")
     parser.add_argument("--floor-batches", type=int, nargs="*", default=[1, 8, 32], help="posts a transaction")
