@@ -3,6 +3,7 @@ rooms' member_added (invites), within the members' notification preferences."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -45,33 +46,41 @@ class _Member:
     muted: bool
 
 
-def _members_to_tell(room_id: int, notices: list[MessageNotice]) -> tuple[dict[int, _Member], bool]:
-    """The members the notices may reach, with their preferences, and whether the room is direct.
+def _members_to_tell(by_room: Mapping[int, list[MessageNotice]]) -> dict[int, tuple[dict[int, _Member], bool]]:
+    """For each room, the members its notices may reach, with their preferences, and whether the
+    room is direct.
 
-    Two indexed reads (the room's kind, its members concerned). A new post in a room reaches only
-    those who asked for every message (the default there is mentions), so a big room's posts do not
-    read its whole member list.
+    Two indexed reads for all the rooms (their kinds, the members concerned). A new post in a room
+    reaches only those who asked for every message (the default there is mentions), so a big
+    room's posts do not read its whole member list.
     """
-    wanted = set().union(*(n.user_ids for n in notices))
-    room_wide = any(n.everyone and n.kind != NotificationType.MESSAGE for n in notices)
-    posts = any(n.kind == NotificationType.MESSAGE for n in notices)
-    kind = Room.objects.filter(pk=room_id).values_list("kind", flat=True).first()
-    direct = kind == RoomKind.DIRECT
-    query = Membership.objects.filter(room_id=room_id)
-    if not (room_wide or (posts and direct)):
-        reach = Q(user_id__in=wanted)
-        if posts:
-            reach |= Q(notify=NotifyLevel.ALL)
-        query = query.filter(reach)
-    members = {
-        user_id: _Member(notify or (NotifyLevel.ALL if direct else NotifyLevel.MENTIONS), muted)
-        for user_id, notify, muted in query.values_list("user_id", "notify", "muted")
+    kinds = dict(Room.objects.filter(pk__in=list(by_room)).values_list("pk", "kind"))
+    reach = Q(pk__in=[])
+    for room_id, notices in by_room.items():
+        wanted = set().union(*(n.user_ids for n in notices))
+        room_wide = any(n.everyone and n.kind != NotificationType.MESSAGE for n in notices)
+        posts = any(n.kind == NotificationType.MESSAGE for n in notices)
+        in_room = Q(room_id=room_id)
+        if not (room_wide or (posts and kinds.get(room_id) == RoomKind.DIRECT)):
+            some = Q(user_id__in=wanted)
+            if posts:
+                some |= Q(notify=NotifyLevel.ALL)
+            in_room &= some
+        reach |= in_room
+    found: dict[int, tuple[dict[int, _Member], bool]] = {
+        room_id: ({}, kinds.get(room_id) == RoomKind.DIRECT) for room_id in by_room
     }
-    return members, direct
+    for room_id, user_id, notify, muted in Membership.objects.filter(reach).values_list(
+        "room_id", "user_id", "notify", "muted"
+    ):
+        members, direct = found[room_id]
+        members[user_id] = _Member(notify or (NotifyLevel.ALL if direct else NotifyLevel.MENTIONS), muted)
+    return found
 
 
-def _rows(room_id: int, notices: list[MessageNotice]) -> list[tuple[Any, ...]]:
-    members, direct = _members_to_tell(room_id, notices)
+def _rows(
+    room_id: int, notices: list[MessageNotice], members: dict[int, _Member], direct: bool
+) -> list[tuple[Any, ...]]:
     best: dict[tuple[int, str], tuple[str, MessageNotice]] = {}
     for notice in notices:
         kind = NotificationType.DM if (notice.kind == NotificationType.MESSAGE and direct) else notice.kind
@@ -93,13 +102,19 @@ def _rows(room_id: int, notices: list[MessageNotice]) -> list[tuple[Any, ...]]:
     ]
 
 
-def record_notices(room_id: int, notices: list[MessageNotice]) -> None:
+def record_notices(by_room: Mapping[int, list[MessageNotice]]) -> None:
     """Create the notices the members' preferences allow (a muted room or `nothing`: none; `all`:
-    every new post too); a repeated one is ignored (unique per message, person and kind). Each new
-    one goes to the user's stream in this transaction, and to their browsers once it commits."""
-    if not notices:
+    every new post too), for any number of rooms in one statement; a repeated one is ignored
+    (unique per message, person and kind). Each new one goes to the user's stream in this
+    transaction, and to their browsers once it commits."""
+    by_room = {room_id: notices for room_id, notices in by_room.items() if notices}
+    if not by_room:
         return
-    rows = _rows(room_id, notices)
+    rows = [
+        row
+        for room_id, (members, direct) in _members_to_tell(by_room).items()
+        for row in _rows(room_id, by_room[room_id], members, direct)
+    ]
     if not rows:
         return
     table = Notification._meta.db_table
@@ -111,13 +126,13 @@ def record_notices(room_id: int, notices: list[MessageNotice]) -> None:
                 f"INSERT INTO {table} (user_id, type, room_id, message_id, actor_id, created_at, read, excerpt, seq) "
                 f"SELECT u, t, r, m, a, c, false, e, s FROM unnest(%s::bigint[], %s::varchar[], %s::bigint[], "
                 f"%s::varchar[], %s::bigint[], %s::timestamptz[], %s::varchar[], %s::bigint[]) "
-                "AS rows(u, t, r, m, a, c, e, s) ON CONFLICT DO NOTHING RETURNING id, user_id, type",
+                "AS rows(u, t, r, m, a, c, e, s) ON CONFLICT DO NOTHING RETURNING id, user_id, type, room_id",
                 [list(column) for column in zip(*rows, strict=True)],
             )
             made = cursor.fetchall()
-        for notification_id, user_id, _ in made:
+        for notification_id, user_id, _, room_id in made:
             user_log.record([user_id], user_log.NOTIFICATION, room_id, {"id": notification_id})
-        _after_commit([notification_id for notification_id, _, _ in made], [kind for _, _, kind in made])
+        _after_commit([notification_id for notification_id, *_ in made], [kind for _, _, kind, _ in made])
 
 
 def _after_commit(notification_ids: list[int], kinds: list[str]) -> None:

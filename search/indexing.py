@@ -3,13 +3,15 @@
 It runs after delivery (a Celery task per room, search/tasks.py, scheduled once the message is
 published), so sending never waits for it. Per room it reads the changes after its cursor in
 `version` order from MongoDB, a bounded index range, and applies them with the cursor's advance
-in one PostgreSQL transaction: every change is indexed, and every notice created, exactly once,
+in one PostgreSQL transaction, with the same few statements for a pass over one room or fifty
+(a coalesced burst over many rooms): every change is indexed, and every notice created, exactly once,
 whatever the number of workers, retries or lost task messages. A periodic sweep catches up any
 room whose task was lost (broker down).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -20,7 +22,8 @@ from notifications.services import MessageNotice, record_notices
 from rooms.models import Room
 from search.models import SearchCursor, SearchEntry
 
-BATCH = 500
+BATCH = 500  # changes of one room a pass
+ROOMS_A_PASS = 50
 
 _ENTRY_FIELDS = [
     "room",
@@ -39,26 +42,43 @@ _ENTRY_FIELDS = [
 
 def catch_up_room(room_id: int) -> int:
     """Apply every change of the room not indexed yet; returns how many messages were written."""
-    SearchCursor.objects.get_or_create(room_id=room_id)
+    return catch_up_rooms([room_id])
+
+
+def catch_up_rooms(room_ids: Iterable[int]) -> int:
+    """catch_up_room for several rooms (a coalesced burst, the sweep), ROOMS_A_PASS at a time in
+    one transaction: a pass costs the same few statements for one room or fifty."""
+    ids = sorted(set(room_ids))
     total = 0
-    while True:
-        applied, more = _apply_batch(room_id)
-        total += applied
-        if not more:
-            return total
+    for start in range(0, len(ids), ROOMS_A_PASS):
+        pending = _with_cursors(ids[start : start + ROOMS_A_PASS])
+        while pending:
+            applied, pending = _apply_pass(pending)
+            total += applied
+    return total
 
 
 def catch_up_all() -> int:
     """The sweep: every room whose head is ahead of its cursor."""
     cursors = dict(SearchCursor.objects.values_list("room_id", "version"))
     room_ids = list(Room.objects.values_list("pk", flat=True))
-    total = 0
+    behind: list[int] = []
     for start in range(0, len(room_ids), 1000):
         chunk = room_ids[start : start + 1000]
-        for room_id, head in store.room_heads(chunk).items():
-            if head.version > cursors.get(room_id, 0):
-                total += catch_up_room(room_id)
-    return total
+        heads = store.room_heads(chunk)
+        behind += [room_id for room_id, head in heads.items() if head.version > cursors.get(room_id, 0)]
+    return catch_up_rooms(behind)
+
+
+def _with_cursors(room_ids: list[int]) -> list[int]:
+    """The rooms of the list that exist, each with its cursor (created at 0 when it has none)."""
+    have = set(SearchCursor.objects.filter(room_id__in=room_ids).values_list("room_id", flat=True))
+    missing = [r for r in room_ids if r not in have]
+    if missing:
+        existing = Room.objects.filter(pk__in=missing).values_list("pk", flat=True)
+        SearchCursor.objects.bulk_create([SearchCursor(room_id=r) for r in existing], ignore_conflicts=True)
+        have |= set(SearchCursor.objects.filter(room_id__in=missing).values_list("room_id", flat=True))
+    return [r for r in room_ids if r in have]
 
 
 @dataclass(frozen=True)
@@ -68,32 +88,44 @@ class _Change:
     is_new_post: bool
 
 
-def _apply_batch(room_id: int) -> tuple[int, bool]:
+def _apply_pass(room_ids: list[int]) -> tuple[int, list[int]]:
+    """Up to BATCH changes of each room, applied with the cursors' advance in one transaction;
+    returns how many messages were written and the rooms with more to do."""
     with transaction.atomic():
-        # The row lock serialises workers on one room; other rooms go on in parallel.
-        cursor = SearchCursor.objects.select_for_update().get(room_id=room_id)
-        head = store.room_heads([room_id]).get(room_id)
-        if head is None or head.version <= cursor.version:
-            return 0, False
-        upto = min(head.version, cursor.version + BATCH)
-        messages = store.messages_by_version(room_id, cursor.version, upto)
-        previous = SearchEntry.objects.in_bulk([m.id for m in messages])
-        changes = [
-            _Change(message=m, previous=previous.get(m.id), is_new_post=cursor.version < m.created_version <= upto)
-            for m in messages
-        ]
-        gone = [c.message.id for c in changes if c.message.deleted]
+        # The row locks serialise workers on a room (taken in room order, so two passes over
+        # overlapping rooms cannot deadlock); other rooms go on in parallel.
+        cursors = list(SearchCursor.objects.select_for_update().filter(room_id__in=room_ids).order_by("room_id"))
+        heads = store.room_heads(room_ids)
+        behind = [c for c in cursors if c.room_id in heads and heads[c.room_id].version > c.version]
+        if not behind:
+            return 0, []
+        upto = {c.room_id: min(heads[c.room_id].version, c.version + BATCH) for c in behind}
+        changes: dict[int, list[_Change]] = {}
+        messages = {c.room_id: store.messages_by_version(c.room_id, c.version, upto[c.room_id]) for c in behind}
+        previous = SearchEntry.objects.in_bulk([m.id for found in messages.values() for m in found])
+        for cursor in behind:
+            changes[cursor.room_id] = [
+                _Change(
+                    message=m,
+                    previous=previous.get(m.id),
+                    is_new_post=cursor.version < m.created_version <= upto[cursor.room_id],
+                )
+                for m in messages[cursor.room_id]
+            ]
+        every = [c for found in changes.values() for c in found]
+        gone = [c.message.id for c in every if c.message.deleted]
         if gone:
             SearchEntry.objects.filter(message_id__in=gone).delete()
-        live = [_entry(c.message) for c in changes if not c.message.deleted]
+        live = [_entry(c.message) for c in every if not c.message.deleted]
         if live:
             SearchEntry.objects.bulk_create(
                 live, update_conflicts=True, unique_fields=["message_id"], update_fields=_ENTRY_FIELDS
             )
-        record_notices(room_id, _notices(changes))
-        cursor.version = upto
-        cursor.save(update_fields=["version"])
-        return len(messages), upto < head.version
+        record_notices(_notices(changes))
+        for cursor in behind:
+            cursor.version = upto[cursor.room_id]
+        SearchCursor.objects.bulk_update(behind, ["version"])
+        return len(every), [c.room_id for c in behind if upto[c.room_id] < heads[c.room_id].version]
 
 
 def _entry(message: store.StoredMessage) -> SearchEntry:
@@ -113,12 +145,17 @@ def _entry(message: store.StoredMessage) -> SearchEntry:
     )
 
 
-def _notices(changes: list[_Change]) -> list[MessageNotice]:
+def _notices(by_room: dict[int, list[_Change]]) -> dict[int, list[MessageNotice]]:
     """Mentions new since the last indexed state (edits included), replies to threads, and new posts
-    (record_notices keeps those for the members who want every message)."""
-    notices: list[MessageNotice] = []
-    parents_wanted = {c.message.parent_id for c in changes if c.is_new_post and c.message.parent_id}
+    (record_notices keeps those for the members who want every message), by room."""
+    every = [c for changes in by_room.values() for c in changes]
+    parents_wanted = {c.message.parent_id for c in every if c.is_new_post and c.message.parent_id}
     parent_authors = {m.id: m.author_id for m in store.get_messages(sorted(p for p in parents_wanted if p))}
+    return {room_id: _room_notices(changes, parent_authors) for room_id, changes in by_room.items()}
+
+
+def _room_notices(changes: list[_Change], parent_authors: dict[str, int]) -> list[MessageNotice]:
+    notices: list[MessageNotice] = []
     for change in changes:
         message, previous = change.message, change.previous
         if message.deleted or (previous is None and not change.is_new_post):

@@ -45,7 +45,7 @@ def index_rooms(room_ids: list[int]) -> int:
         cache.delete_many([_pending_key(r) for r in room_ids])
     except Exception:  # Redis down: the flags expire by themselves
         logger.warning("could not clear the indexing flags of rooms %s", room_ids, exc_info=True)
-    return sum(indexing.catch_up_room(r) for r in room_ids)
+    return indexing.catch_up_rooms(room_ids)
 
 
 @shared_task(name="messaging.tasks.index_sweep", ignore_result=True)
