@@ -805,51 +805,21 @@ def grid_cells(args: argparse.Namespace) -> list[tuple[str, int, int]]:
     return [(t, s, r) for t in args.transports for r in args.rooms for s in args.senders]
 
 
+ASGI_APP = "chatproject.asgi:application"
+
+
 def uvicorn_command(port: int) -> list[str]:
-    return [
-        PY,
-        "-m",
-        "uvicorn",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--ws",
-        "websockets-sansio",
-        "--ws-max-size",
-        str(2 * 65536),
-        "--proxy-headers",
-        "--forwarded-allow-ips",
-        "127.0.0.1",
-        "--lifespan",
-        "off",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        "chatproject.asgi:application",
-    ]
+    frame_limit = str(2 * 65536)
+    flags = f"--ws websockets-sansio --ws-max-size {frame_limit} --proxy-headers --forwarded-allow-ips 127.0.0.1"
+    rest = "--lifespan off --no-access-log --log-level warning"
+    return [PY, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), *flags.split(), *rest.split(), ASGI_APP]
 
 
 def granian_command(port: int) -> list[str]:
     # One worker process on the asyncio-compatible uvloop, as Uvicorn runs (Granian's Rust side
     # parses HTTP and WebSocket frames; the application still runs on the Python event loop).
-    return [
-        PY,
-        "-m",
-        "granian",
-        "--interface",
-        "asgi",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        "chatproject.asgi:application",
-    ]
+    flags = "--interface asgi --loop uvloop --no-access-log --log-level warning"
+    return [PY, "-m", "granian", "--host", "127.0.0.1", "--port", str(port), *flags.split(), ASGI_APP]
 
 
 SERVER_COMMANDS = {"uvicorn": uvicorn_command, "granian": granian_command}
