@@ -7,9 +7,11 @@ down the publish is logged and dropped, and clients catch up by `version` on rec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -34,14 +36,10 @@ def frame_text(frame: Mapping[str, object]) -> str:
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
 
 
-async def publish_async(group: str, frame: Mapping[str, object], **fields: Any) -> None:
-    """Publish `frame` to the group's sockets; `fields` travel beside it for the receiving hub."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
+def _room_event(group: str, frame: Mapping[str, object], fields: Mapping[str, Any]) -> dict[str, Any]:
     message = frame.get("message")
     user = frame.get("user")
-    event = {
+    return {
         "type": "room.event",  # fanned out to local sockets by realtime/hub.py
         "group": group,
         "kind": frame["type"],
@@ -51,22 +49,61 @@ async def publish_async(group: str, frame: Mapping[str, object], **fields: Any) 
         "text": frame_text(frame),
         **fields,
     }
+
+
+async def publish_async(group: str, frame: Mapping[str, object], **fields: Any) -> None:
+    """Publish `frame` to the group's sockets; `fields` travel beside it for the receiving hub."""
+    await _publish_events([(group, _room_event(group, frame, fields))])
+
+
+async def _publish_events(events: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """In order: a room's frames reach its sockets as they were made. A layer that can send many
+    at once (core.channel_layer) sends them in one round trip."""
+    layer = get_channel_layer()
+    if layer is None or not events:
+        return
     try:
-        await layer.group_send(group, event)
+        send_many = getattr(layer, "group_send_many", None)
+        if send_many is not None:
+            await send_many(events)
+            return
+        for group, event in events:
+            await layer.group_send(group, event)
     except Exception:
-        logger.warning("channel layer publish to %s failed", group, exc_info=logger.isEnabledFor(logging.DEBUG))
+        groups = sorted({group for group, _ in events})
+        logger.warning("channel layer publish to %s failed", groups, exc_info=logger.isEnabledFor(logging.DEBUG))
 
 
-async def _publish_all(group: str, items: Sequence[tuple[Mapping[str, object], dict[str, Any]]]) -> None:
-    for frame, fields in items:  # in order: a room's frames reach its sockets as they were made
-        await publish_async(group, frame, **fields)
+Items = Sequence[tuple[Mapping[str, object], dict[str, Any]]]
+_held = threading.local()  # the events of this thread's `together()` block
 
 
-def publish_many(group: str, items: Sequence[tuple[Mapping[str, object], dict[str, Any]]]) -> None:
+def publish_many(group: str, items: Items) -> None:
     """Publish frames to one group, in order, with one crossing from this thread to the event loop
-    (each `async_to_sync` crossing costs more than the Redis command it carries)."""
-    if items:
-        async_to_sync(_publish_all)(group, items)
+    (each `async_to_sync` crossing costs more than the Redis command it carries); inside a
+    `together()` block, at the block's end with the others."""
+    events = [(group, _room_event(group, frame, fields)) for frame, fields in items]
+    held: list[tuple[str, dict[str, Any]]] | None = getattr(_held, "events", None)
+    if held is not None:
+        held.extend(events)
+    elif events:
+        async_to_sync(_publish_events)(events)
+
+
+@contextlib.contextmanager
+def together() -> Iterator[None]:
+    """Every publish_many on this thread within the block is sent at its end, in the order made,
+    in one crossing to the event loop and one Redis round trip (a group commit's announcements)."""
+    if getattr(_held, "events", None) is not None:  # an outer block sends them
+        yield
+        return
+    _held.events = []
+    try:
+        yield
+    finally:
+        events, _held.events = _held.events, None
+        if events:
+            async_to_sync(_publish_events)(events)
 
 
 async def notify_async(group: str, kind: str, **data: Any) -> None:

@@ -134,8 +134,21 @@ def message_post(
             raise
         return PostResult(message=message_payloads([earlier], known=[user])[0], created=False)
     enforce_for_user(user.pk, "message.post", message_rate())
+    announced: list[MessagePayload] = []
+
+    def announce(outcome: store.PostOutcome) -> None:
+        """Run by the group commit once the post is durable, in version order with its batch."""
+        stored, created, parent = outcome
+        announced[:] = message_payloads([stored, parent] if parent is not None else [stored], known=[user])
+        if created:
+            MESSAGES_POSTED.inc()
+            changes = [_change(stored, announced[0], is_new=True)]
+            if parent is not None:
+                changes.append(_change(parent, announced[1], is_new=False))
+            _announce(membership.room_id, changes)
+
     try:
-        stored, created, parent = store.insert_message(
+        stored, created, _ = store.insert_message(
             room_id=membership.room_id,
             author_id=user.pk,
             body=text,
@@ -144,6 +157,7 @@ def message_post(
             parent_id=parent_id,
             client_id=cid,
             attachments=files,
+            after_commit=announce,
         )
     except store.ParentInvalid:
         raise InvalidInput(
@@ -151,13 +165,9 @@ def message_post(
             code="invalid_parent",
             fields={"parent_id": ["No such top-level message in this room."]},
         )
-    payloads = message_payloads([stored, parent] if parent is not None else [stored], known=[user])
-    if created:
-        MESSAGES_POSTED.inc()
-        changes = [_change(stored, payloads[0], is_new=True)]
-        if parent is not None:
-            changes.append(_change(parent, payloads[1], is_new=False))
-        _announce(membership.room_id, changes)
+    # Without the announcement's payloads (a repeated client_id the unique index caught, or the
+    # announcement failed and was logged), the answer is built here.
+    payloads = announced or message_payloads([stored], known=[user])
     try:
         # PostgreSQL learns which message carries the files (the first one, for a repeated client_id).
         # Without these rows the post still stands, and its own deletion still finds its files; only
@@ -181,12 +191,24 @@ def _require_live(message: store.StoredMessage) -> None:
         raise NotFound("That message was deleted.", code="message_deleted")
 
 
-def _changed(room_id: int, updated: store.StoredMessage | None, fallback_id: str) -> MessagePayload:
-    if updated is None:  # a no-op: nothing stored, nothing announced
-        return one_message_payload(message_or_404(fallback_id))
-    payload = one_message_payload(updated)
-    _announce(room_id, [_change(updated, payload, is_new=False)])
-    return payload
+class _Announcer:
+    """A change's announcement once it is durable (run by the group commit, in version order with
+    its batch), and the payload its writer answers with."""
+
+    def __init__(self, room_id: int) -> None:
+        self.room_id = room_id
+        self.payload: MessagePayload | None = None
+
+    def __call__(self, updated: store.StoredMessage | None) -> None:
+        if updated is None:  # a no-op: nothing stored, nothing announced
+            return
+        self.payload = one_message_payload(updated)
+        _announce(self.room_id, [_change(updated, self.payload, is_new=False)])
+
+    def answer(self, updated: store.StoredMessage | None, fallback_id: str) -> MessagePayload:
+        if self.payload is not None:
+            return self.payload
+        return one_message_payload(updated if updated is not None else message_or_404(fallback_id))
 
 
 def message_edit(*, user: User, message_id: Any, body: Any) -> MessagePayload:
@@ -198,6 +220,7 @@ def message_edit(*, user: User, message_id: Any, body: Any) -> MessagePayload:
     text = validate_body(body)
     rendered = render_for_room(membership, text)
     enforce_for_user(user.pk, "message.edit", settings.EDIT_RATE_LIMIT)
+    announce = _Announcer(message.room_id)
     try:
         updated = store.edit_message(
             room_id=message.room_id,
@@ -205,10 +228,11 @@ def message_edit(*, user: User, message_id: Any, body: Any) -> MessagePayload:
             body=text,
             rendered=rendered,
             now=timezone.now(),
+            after_commit=announce,
         )
     except store.MessageGone:
         raise NotFound("That message was deleted.", code="message_deleted")
-    return _changed(message.room_id, updated, message.id)
+    return announce.answer(updated, message.id)
 
 
 def message_react(*, user: User, message_id: Any, emoji: Any, present: bool) -> MessagePayload:
@@ -217,6 +241,7 @@ def message_react(*, user: User, message_id: Any, emoji: Any, present: bool) -> 
     refuse_if_muted(membership)
     glyph = validate_emoji(emoji)
     enforce_for_user(user.pk, "message.react", settings.REACTION_RATE_LIMIT)
+    announce = _Announcer(message.room_id)
     try:
         updated = store.set_reaction(
             room_id=message.room_id,
@@ -225,6 +250,7 @@ def message_react(*, user: User, message_id: Any, emoji: Any, present: bool) -> 
             user_id=user.pk,
             present=present,
             max_distinct=settings.MAX_DISTINCT_REACTIONS,
+            after_commit=announce,
         )
     except store.MessageGone:
         raise NotFound("That message was deleted.", code="message_deleted")
@@ -235,7 +261,7 @@ def message_react(*, user: User, message_id: Any, emoji: Any, present: bool) -> 
             code="too_many_reactions",
             fields={"emoji": [f"At most {limit} different emoji a message."]},
         )
-    return _changed(message.room_id, updated, message.id)
+    return announce.answer(updated, message.id)
 
 
 def message_delete(*, user: User, message_id: Any) -> None:
@@ -267,7 +293,8 @@ def message_delete(*, user: User, message_id: Any) -> None:
                 data={"excerpt": " ".join(message.body.split())[:200]},
             )
     try:
-        updated = store.delete_message(room_id=message.room_id, message_id=message.id, now=now)
+        store.delete_message(
+            room_id=message.room_id, message_id=message.id, now=now, after_commit=_Announcer(message.room_id)
+        )
     except store.MessageGone:
         return
-    _changed(message.room_id, updated, message.id)

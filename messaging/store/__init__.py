@@ -7,6 +7,7 @@ shared by them. Callers use the names re-exported here: `from messaging import s
 
 from messaging.store.connection import close, delete_everything, ensure_indexes, generation, ping
 from messaging.store.diagnostics import query_plans
+from messaging.store.group_commit import announce_batches_within
 from messaging.store.reads import (
     count_unread,
     first_version_stamped_since,
@@ -34,18 +35,20 @@ from messaging.store.types import (
     StoreError,
     TooManyReactions,
 )
-from messaging.store.writes import delete_message, edit_message, insert_message, set_reaction
+from messaging.store.writes import PostOutcome, delete_message, edit_message, insert_message, set_reaction
 
 __all__ = [
     "Markup",
     "MessageGone",
     "ParentInvalid",
+    "PostOutcome",
     "ReactionSummary",
     "Revision",
     "RoomHead",
     "StoreError",
     "StoredMessage",
     "TooManyReactions",
+    "announce_batches_within",
     "close",
     "count_unread",
     "delete_everything",

@@ -48,11 +48,30 @@ STAMP_COMMIT_LIMIT_S = 20.0
 
 @dataclass
 class Change(Generic[T]):
-    """One writer's change: the rooms and messages it reads, and what it does in the batch."""
+    """One writer's change: the rooms and messages it reads, and what it does in the batch.
+
+    `after_commit(result)`, when given, runs once the batch has committed, on the batch leader's
+    thread, in the order of the batch (the order of its versions), after the batch before's and
+    before the batch after's: what a change announces goes out in the order it was stored. It
+    must not write to the store (the next batch may be waiting for it); if it raises, the error
+    is logged and the writer still gets its result (the change is durable).
+    """
 
     room_ids: set[int]
     message_ids: set[ObjectId]
     apply: Callable[[Batch], T]
+    after_commit: Callable[[T], None] | None = None
+
+
+Scope = Callable[[], contextlib.AbstractContextManager[None]]
+_after_commit_scope: Scope = contextlib.nullcontext
+
+
+def announce_batches_within(scope: Scope) -> None:
+    """What the leader runs a batch's after_commit calls in: realtime makes it the channel
+    layer's `together()`, so that a batch's announcements are published in one round trip."""
+    global _after_commit_scope
+    _after_commit_scope = scope
 
 
 @dataclass(eq=False)
@@ -70,6 +89,9 @@ class GroupCommitter:
         self._lock = threading.Lock()
         self._queue: list[_Waiting] = []
         self._leading = False
+        # Held from a batch's commit until its after_commit calls are done: the next batch may
+        # commit meanwhile, but announces only after this one.
+        self._announcing = threading.Lock()
 
     def run(self, change: Change[T]) -> T:
         waiting = _Waiting(change)
@@ -94,6 +116,7 @@ class GroupCommitter:
         try:
             _commit_together(batch)
         finally:
+            self._announcing.acquire()
             with self._lock:
                 if self._queue:  # the next batch is led by the first writer still waiting
                     successor = self._queue[0]
@@ -101,10 +124,14 @@ class GroupCommitter:
                     successor.woken.set()
                 else:
                     self._leading = False
-            for waiting in batch:
-                waiting.lead = False
-                waiting.finished = True
-                waiting.woken.set()
+            try:
+                _announce_committed(batch)
+            finally:
+                self._announcing.release()
+                for waiting in batch:
+                    waiting.lead = False
+                    waiting.finished = True
+                    waiting.woken.set()
 
 
 _committer = GroupCommitter()
@@ -131,6 +158,22 @@ def _commit_together(batch: list[_Waiting]) -> None:
         return
     for waiting, (result, error) in zip(batch, outcomes, strict=True):
         waiting.result, waiting.error = result, error
+
+
+def _announce_committed(batch: list[_Waiting]) -> None:
+    todo = [w for w in batch if w.error is None and w.change.after_commit is not None]
+    if not todo:
+        return
+    try:
+        with _after_commit_scope():
+            for waiting in todo:
+                assert waiting.change.after_commit is not None
+                try:
+                    waiting.change.after_commit(waiting.result)
+                except Exception:
+                    logger.exception("the announcement of a committed change failed")
+    except Exception:  # the scope's own end (sending what it held): the changes stand regardless
+        logger.exception("the announcements of a committed batch failed")
 
 
 def _run_batch(changes: list[Change[Any]]) -> list[tuple[Any, BaseException | None]]:

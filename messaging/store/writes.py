@@ -19,6 +19,8 @@ from messaging.store.group_commit import Change, run_change
 from messaging.store.transactions import Batch
 from messaging.store.types import Markup, MessageGone, ParentInvalid, StoredMessage, TooManyReactions
 
+PostOutcome = tuple[StoredMessage, bool, StoredMessage | None]  # (message, created, updated parent)
+
 
 def insert_message(
     *,
@@ -30,8 +32,10 @@ def insert_message(
     parent_id: str | None = None,
     client_id: str | None = None,
     attachments: list[str] | None = None,
-) -> tuple[StoredMessage, bool, StoredMessage | None]:
-    """Store a post. Returns (message, created, updated parent).
+    after_commit: Callable[[PostOutcome], None] | None = None,
+) -> PostOutcome:
+    """Store a post. Returns (message, created, updated parent); `after_commit` gets the same once
+    the batch has committed, in version order with the batch's other changes (group_commit.Change).
 
     With a `client_id` already used by this author in this room, returns the first message and
     `created=False`: one posted in the same batch is found there, an older one by the unique index
@@ -44,7 +48,7 @@ def insert_message(
         raise ParentInvalid(parent_id)
     key = idem_key(client_id) if client_id is not None else None
 
-    def apply(batch: Batch) -> tuple[StoredMessage, bool, StoredMessage | None]:
+    def apply(batch: Batch) -> PostOutcome:
         if key is not None:
             twin = batch.post_with_key(room_id, author_id, key)
             if twin is not None:
@@ -98,7 +102,7 @@ def insert_message(
         return stored, True, to_message(after)
 
     try:
-        return run_change(Change({room_id}, {parent_oid} if parent_oid is not None else set(), apply))
+        return run_change(Change({room_id}, {parent_oid} if parent_oid is not None else set(), apply, after_commit))
     except DuplicateKeyError:
         if client_id is None:
             raise
@@ -108,12 +112,17 @@ def insert_message(
         return to_message(existing), False, None
 
 
+Announce = Callable[[StoredMessage | None], None]
+
+
 def _change_message(
     room_id: int,
     message_id: str,
     change: Callable[[Batch, dict[str, Any]], dict[str, Any] | None],
+    after_commit: Announce | None,
 ) -> StoredMessage | None:
     """Apply `change(batch, current_doc)`; it returns the fields to set, or None for a no-op.
+    `after_commit` gets the result once it is durable (as insert_message's).
 
     The version is only allocated (and the message only rewritten) when there is a real change.
     """
@@ -132,10 +141,18 @@ def _change_message(
         fields.update(version=allocated.version, at=allocated.stamp, prior_at=allocated.prior_stamp)
         return to_message(batch.set(oid, fields))
 
-    return run_change(Change({room_id}, {oid}, apply))
+    return run_change(Change({room_id}, {oid}, apply, after_commit))
 
 
-def edit_message(*, room_id: int, message_id: str, body: str, rendered: Markup, now: datetime) -> StoredMessage | None:
+def edit_message(
+    *,
+    room_id: int,
+    message_id: str,
+    body: str,
+    rendered: Markup,
+    now: datetime,
+    after_commit: Announce | None = None,
+) -> StoredMessage | None:
     """Replace the body, keeping the previous one as a revision. None if unchanged."""
     now = bson_time(now)
 
@@ -153,11 +170,18 @@ def edit_message(*, room_id: int, message_id: str, body: str, rendered: Markup, 
         )
         return {"body": body, "edited_at": now, **markup_fields(rendered)}
 
-    return _change_message(room_id, message_id, change)
+    return _change_message(room_id, message_id, change, after_commit)
 
 
 def set_reaction(
-    *, room_id: int, message_id: str, emoji: str, user_id: int, present: bool, max_distinct: int
+    *,
+    room_id: int,
+    message_id: str,
+    emoji: str,
+    user_id: int,
+    present: bool,
+    max_distinct: int,
+    after_commit: Announce | None = None,
 ) -> StoredMessage | None:
     """Add or take back one user's reaction. None when nothing changed (reacting twice).
 
@@ -176,10 +200,12 @@ def set_reaction(
             raise TooManyReactions(message_id)
         return {"reactions": [*reactions, pair] if present else [r for r in reactions if r != pair]}
 
-    return _change_message(room_id, message_id, change)
+    return _change_message(room_id, message_id, change, after_commit)
 
 
-def delete_message(*, room_id: int, message_id: str, now: datetime) -> StoredMessage | None:
+def delete_message(
+    *, room_id: int, message_id: str, now: datetime, after_commit: Announce | None = None
+) -> StoredMessage | None:
     """Leave a tombstone so `seq` keeps no holes; the revisions go with the body."""
     now = bson_time(now)
 
@@ -197,4 +223,4 @@ def delete_message(*, room_id: int, message_id: str, now: datetime) -> StoredMes
             "attachments": [],
         }
 
-    return _change_message(room_id, message_id, change)
+    return _change_message(room_id, message_id, change, after_commit)
