@@ -471,6 +471,11 @@ RATELIMIT_FAIL_OPEN = True
 
 # --- WebSocket ---------------------------------------------------------------------------------
 WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=64 * 1024)
+# Threads a process's event loop runs socket posts on (core.blocking.off_loop_post): how many can
+# wait in one group commit together. Each holds a database connection while it posts.
+SOCKET_POST_THREADS = env.int("SOCKET_POST_THREADS", default=12)
+if not 1 <= SOCKET_POST_THREADS <= 256:
+    raise ImproperlyConfigured("SOCKET_POST_THREADS must be between 1 and 256")
 # Frames queued for one socket (bytes of text). A client that falls this far behind is closed 4408
 # and resumes from MongoDB with ?since=, so one slow reader never holds up anyone else's frames.
 WS_SEND_QUEUE_BYTES = env.int("WS_SEND_QUEUE_BYTES", default=1024 * 1024)

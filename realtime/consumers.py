@@ -25,7 +25,7 @@ from accounts.revocations import Revocation
 from accounts.serializers import user_payload
 from accounts.ws_auth import SocketAuthError, SocketIdentity, authenticate_socket
 from core import broadcast
-from core.blocking import off_loop
+from core.blocking import off_loop, off_loop_post
 from core.errors import ApiError, Forbidden, NotFound, as_api_error
 from core.metrics import SOCKETS_FELL_BEHIND, SOCKETS_OPEN
 from messaging import services, store
@@ -86,6 +86,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # While > 0 (connecting, or own sends awaiting their ack), live frames wait in `_held`.
         self._holds = 1
         self._held: list[tuple[int, str]] = []
+        self._resumed = False
         try:
             self.access_epoch, identity, membership = await off_loop(_admit)(
                 self.scope, self.scope["url_route"]["kwargs"]["room_id"]
@@ -132,6 +133,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         try:
             head = await off_loop(store.room_heads)([self.room_id])
             head_version = head[self.room_id].version if self.room_id in head else 0
+            self._resumed = True  # from here on the hub's tick may catch this socket up
             if since is None:
                 self.last_version = head_version
             else:
@@ -220,9 +222,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             raise ApiError("message.send needs a body.", code="invalid", fields={"body": ["Required."]})
         self._holds += 1  # the ack goes before this socket's own message.new (docs/websocket.md's order)
         try:
-            # Not thread-sensitive: posts from many sockets run in parallel threads instead of queueing
-            # for Channels' single database thread (they share nothing but their own connections).
-            result = await off_loop(services.message_post)(
+            # On a pool of their own: posts from many sockets wait in one group commit together.
+            result = await off_loop_post(services.message_post)(
                 user=self.user,
                 room_id=self.room_id,
                 body=frame["body"],
@@ -283,6 +284,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     def check_head(self, room_id: int, head: store.RoomHead) -> bool:
         """The hub's tick: behind the room's head means a signal was lost; catch up."""
+        if not self._resumed:
+            # Connecting: last_version is not known yet (0), and a catch-up now would replay the
+            # whole room to a client resuming from far ahead. The resume reads the head itself.
+            return False
         if head.version > self.last_version:
             self.schedule_catch_up(head.version)
             return True

@@ -29,7 +29,7 @@ from accounts.revocations import Revocation
 from accounts.serializers import user_payload
 from accounts.ws_auth import SocketAuthError, SocketIdentity, authenticate_socket
 from core import broadcast
-from core.blocking import off_loop
+from core.blocking import off_loop, off_loop_post
 from core.errors import ApiError, InvalidInput, as_api_error
 from core.metrics import SOCKETS_FELL_BEHIND, SOCKETS_OPEN
 from messaging import services, store
@@ -528,7 +528,7 @@ class UserStreamConsumer(AsyncWebsocketConsumer):
         room_id = _room_id(frame)
         self._holds += 1  # the ack goes before this socket's own message.new
         try:
-            result = await off_loop(services.message_post)(
+            result = await off_loop_post(services.message_post)(
                 user=self.user,
                 room_id=room_id,
                 body=frame["body"],
