@@ -4,18 +4,16 @@ replayed to clients resuming from far ahead, when a tick fell inside a slow conn
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 
 from accounts.models import User
-from chatproject.asgi import application
 from messaging import services, store
-from tests.test_websocket import make_room, token
+from tests.test_user_stream_scale import frames_until_sync_done
+from tests.test_websocket import make_room
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -42,14 +40,7 @@ async def test_a_tick_during_a_resume_replays_nothing_the_client_has(
         return real_heads(ids)
 
     monkeypatch.setattr(store, "room_heads", slow_heads)
-    headers = [(b"authorization", f"Bearer {await sync_to_async(token)(bob)}".encode())]
-    socket = WebsocketCommunicator(application, f"/api/ws/{room.pk}?since={since}", headers=headers)
-    connected, _ = await socket.connect(timeout=10)
-    assert connected
-    frames = []
-    while (frame := json.loads(await socket.receive_from(timeout=10)))["type"] != "sync.done":
-        frames.append(frame)
-    await socket.disconnect()
+    frames, _ = await frames_until_sync_done(f"/api/ws/{room.pk}?since={since}", bob)
     assert slowed
     messages = [(f["type"], f["message"]["body"]) for f in frames if f["type"].startswith("message.")]
     assert messages == [("message.new", "during the connect")]

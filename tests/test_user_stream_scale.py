@@ -70,8 +70,9 @@ def counted(monkeypatch: pytest.MonkeyPatch, mongo_url: str, settings: Any) -> I
     _mongo_commands.active = False
 
 
-async def communicator_frames(path: str, user: User) -> tuple[list[dict[str, Any]], str]:
-    """Open the stream in this process, read up to `sync.done`, close: (replayed frames, cursor)."""
+async def frames_until_sync_done(path: str, user: User) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Open a socket (the user stream or a room's) in this process, read up to `sync.done`, close:
+    (the frames before it, the sync.done frame)."""
     headers = [(b"authorization", f"Bearer {await sync_to_async(token)(user)}".encode())]
     socket = WebsocketCommunicator(application, path, headers=headers)
     connected, _ = await socket.connect(timeout=10)
@@ -80,7 +81,13 @@ async def communicator_frames(path: str, user: User) -> tuple[list[dict[str, Any
     while (frame := json.loads(await socket.receive_from(timeout=10)))["type"] != "sync.done":
         frames.append(frame)
     await socket.disconnect()
-    return frames, frame["cursor"]
+    return frames, frame
+
+
+async def communicator_frames(path: str, user: User) -> tuple[list[dict[str, Any]], str]:
+    """The user stream up to `sync.done`: (replayed frames, cursor)."""
+    frames, done = await frames_until_sync_done(path, user)
+    return frames, done["cursor"]
 
 
 def rooms_of(owner: User, member: User, count: int) -> list[int]:
