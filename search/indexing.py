@@ -100,18 +100,15 @@ def _apply_pass(room_ids: list[int]) -> tuple[int, list[int]]:
         if not behind:
             return 0, []
         upto = {c.room_id: min(heads[c.room_id].version, c.version + BATCH) for c in behind}
-        changes: dict[int, list[_Change]] = {}
         messages = {c.room_id: store.messages_by_version(c.room_id, c.version, upto[c.room_id]) for c in behind}
         previous = SearchEntry.objects.in_bulk([m.id for found in messages.values() for m in found])
-        for cursor in behind:
-            changes[cursor.room_id] = [
-                _Change(
-                    message=m,
-                    previous=previous.get(m.id),
-                    is_new_post=cursor.version < m.created_version <= upto[cursor.room_id],
-                )
-                for m in messages[cursor.room_id]
+        changes = {
+            c.room_id: [
+                _Change(m, previous.get(m.id), is_new_post=c.version < m.created_version <= upto[c.room_id])
+                for m in messages[c.room_id]
             ]
+            for c in behind
+        }
         every = [c for found in changes.values() for c in found]
         gone = [c.message.id for c in every if c.message.deleted]
         if gone:

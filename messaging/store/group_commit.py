@@ -161,15 +161,14 @@ def _commit_together(batch: list[_Waiting]) -> None:
 
 
 def _announce_committed(batch: list[_Waiting]) -> None:
-    todo = [w for w in batch if w.error is None and w.change.after_commit is not None]
+    todo = [(w.change.after_commit, w.result) for w in batch if w.error is None and w.change.after_commit]
     if not todo:
         return
     try:
         with _after_commit_scope():
-            for waiting in todo:
-                assert waiting.change.after_commit is not None
+            for after_commit, result in todo:
                 try:
-                    waiting.change.after_commit(waiting.result)
+                    after_commit(result)
                 except Exception:
                     logger.exception("the announcement of a committed change failed")
     except Exception:  # the scope's own end (sending what it held): the changes stand regardless
